@@ -1,0 +1,109 @@
+-- ChatConnect: the whole current schema. Safe to apply twice.
+-- users, clients, client_widgets and session keep the names, types and defaults of the
+-- tables created by the original application, so that its databases upgrade in place
+-- (see chatconnect/migrations/).
+
+CREATE TABLE IF NOT EXISTS users (
+    id varchar PRIMARY KEY DEFAULT gen_random_uuid(),
+    username text NOT NULL,
+    password text NOT NULL,
+    created_at timestamptz NOT NULL DEFAULT now(),
+    CONSTRAINT users_username_unique UNIQUE (username)
+);
+CREATE UNIQUE INDEX IF NOT EXISTS users_username_lower_unique ON users (lower(username));
+
+CREATE TABLE IF NOT EXISTS clients (
+    id varchar PRIMARY KEY DEFAULT gen_random_uuid(),
+    user_id varchar NOT NULL,
+    name text NOT NULL,
+    public_api_key varchar NOT NULL,
+    allowed_domains jsonb NOT NULL DEFAULT '[]'::jsonb,
+    status varchar NOT NULL DEFAULT 'active',
+    created_at timestamp NOT NULL DEFAULT now(),
+    CONSTRAINT clients_public_api_key_unique UNIQUE (public_api_key),
+    CONSTRAINT clients_user_id_users_id_fk FOREIGN KEY (user_id) REFERENCES users (id)
+);
+CREATE INDEX IF NOT EXISTS clients_user_id_created_at_id_idx ON clients (user_id, created_at, id);
+
+CREATE TABLE IF NOT EXISTS client_widgets (
+    id varchar PRIMARY KEY DEFAULT gen_random_uuid(),
+    client_id varchar NOT NULL,
+    primary_color varchar NOT NULL DEFAULT '#3b82f6',
+    position varchar NOT NULL DEFAULT 'bottom-right',
+    welcome_message text NOT NULL DEFAULT 'Hi! How can I help?',
+    widget_name varchar NOT NULL DEFAULT 'Support',
+    created_at timestamp NOT NULL DEFAULT now(),
+    updated_at timestamp NOT NULL DEFAULT now(),
+    CONSTRAINT client_widgets_client_id_unique UNIQUE (client_id),
+    CONSTRAINT client_widgets_client_id_clients_id_fk FOREIGN KEY (client_id)
+        REFERENCES clients (id) ON DELETE CASCADE
+);
+
+-- Server-side login sessions. sid holds the SHA-256 hex digest of the cookie value, never
+-- the value itself. expire is the earlier of the idle and the absolute deadline (UTC).
+CREATE TABLE IF NOT EXISTS session (
+    sid varchar NOT NULL COLLATE "default",
+    sess json NOT NULL,
+    expire timestamp(6) NOT NULL,
+    user_id varchar REFERENCES users (id) ON DELETE CASCADE,
+    created_at timestamptz NOT NULL DEFAULT now(),
+    last_seen_at timestamptz NOT NULL DEFAULT now(),
+    user_agent text,
+    CONSTRAINT session_pkey PRIMARY KEY (sid)
+);
+CREATE INDEX IF NOT EXISTS "IDX_session_expire" ON session (expire);
+CREATE INDEX IF NOT EXISTS session_user_id_idx ON session (user_id);
+
+-- Personal access tokens: token_hash is the SHA-256 hex digest of the token.
+CREATE TABLE IF NOT EXISTS api_tokens (
+    id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    user_id varchar NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    name text NOT NULL,
+    token_hash text NOT NULL UNIQUE,
+    created_at timestamptz NOT NULL DEFAULT now(),
+    last_used_at timestamptz
+);
+CREATE INDEX IF NOT EXISTS api_tokens_user_id_idx ON api_tokens (user_id);
+
+-- Fixed-window counters shared by every worker and host (login throttle, public routes).
+CREATE UNLOGGED TABLE IF NOT EXISTS rate_limits (
+    key text PRIMARY KEY,
+    window_start timestamptz NOT NULL,
+    hits integer NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS conversations (
+    id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    client_id varchar NOT NULL REFERENCES clients (id) ON DELETE CASCADE,
+    status text NOT NULL DEFAULT 'open' CHECK (status IN ('open', 'closed')),
+    visitor_name text,
+    visitor_email text,
+    visitor_token_hash text NOT NULL,
+    tags text[] NOT NULL DEFAULT '{}',
+    created_at timestamptz NOT NULL DEFAULT now(),
+    last_message_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX IF NOT EXISTS conversations_client_activity_idx
+    ON conversations (client_id, last_message_at DESC, id DESC);
+CREATE INDEX IF NOT EXISTS conversations_client_status_activity_idx
+    ON conversations (client_id, status, last_message_at DESC, id DESC);
+CREATE INDEX IF NOT EXISTS conversations_tags_idx ON conversations USING gin (tags);
+
+CREATE TABLE IF NOT EXISTS messages (
+    id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    conversation_id uuid NOT NULL REFERENCES conversations (id) ON DELETE CASCADE,
+    sender text NOT NULL CHECK (sender IN ('visitor', 'agent')),
+    body text NOT NULL,
+    created_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX IF NOT EXISTS messages_conversation_id_idx ON messages (conversation_id, id);
+
+-- Every new message wakes the long-polls waiting on its conversation, in every process.
+CREATE OR REPLACE FUNCTION notify_new_message() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM pg_notify('chatconnect_messages', NEW.conversation_id::text);
+    RETURN NEW;
+END
+$$;
+CREATE OR REPLACE TRIGGER messages_notify AFTER INSERT ON messages
+    FOR EACH ROW EXECUTE FUNCTION notify_new_message();

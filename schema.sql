@@ -1,0 +1,1 @@
+chatconnect/schema.sql
