@@ -39,12 +39,14 @@ CREATE TABLE IF NOT EXISTS client_widgets (
         REFERENCES clients (id) ON DELETE CASCADE
 );
 
--- Server-side login sessions. sid holds the SHA-256 hex digest of the cookie value, never
--- the value itself. expire is the earlier of the idle and the absolute deadline (UTC).
+-- Server-side login sessions (the original connect-pg-simple table, extended). sid holds the
+-- SHA-256 hex digest of the cookie value, never the value itself; id is the public name of a
+-- session. expire is the earlier of the idle and the absolute deadline, in UTC.
 CREATE TABLE IF NOT EXISTS session (
     sid varchar NOT NULL COLLATE "default",
     sess json NOT NULL,
     expire timestamp(6) NOT NULL,
+    id uuid NOT NULL DEFAULT gen_random_uuid() UNIQUE,
     user_id varchar REFERENCES users (id) ON DELETE CASCADE,
     created_at timestamptz NOT NULL DEFAULT now(),
     last_seen_at timestamptz NOT NULL DEFAULT now(),

@@ -1,0 +1,39 @@
+"""ChatConnect: the JSON API behind an embeddable website chat."""
+
+import logging
+import os
+from collections.abc import Mapping
+
+from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from . import auth, db, errors
+from .config import ConfigError, load_settings
+from .views import auth as auth_views
+from .views import ops
+
+MAX_BODY_BYTES = 64 * 1024
+
+
+def create_app(config: Mapping[str, str] | None = None) -> Flask:
+    """Build the app from the environment; `config` entries override environment variables."""
+    try:
+        settings = load_settings({**os.environ, **(config or {})})
+    except ConfigError as error:
+        raise SystemExit(f"chatconnect: configuration error: {error}") from None
+    app = Flask(__name__)
+    app.config.update(settings, MAX_CONTENT_LENGTH=MAX_BODY_BYTES, JSON_SORT_KEYS=False)
+    logging.basicConfig(level=settings["LOG_LEVEL"])
+    if settings["TRUSTED_PROXY_HOPS"]:
+        hops = settings["TRUSTED_PROXY_HOPS"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
+
+    errors.init_app(app)
+    db.init_app(app)
+    auth.init_app(app)
+    app.register_blueprint(ops.bp)
+    app.register_blueprint(auth_views.bp)
+
+    from . import cli
+    cli.init_app(app)
+    return app

@@ -1,0 +1,77 @@
+"""Settings from the environment, checked once at start-up."""
+
+import re
+from collections.abc import Mapping
+
+
+class ConfigError(Exception):
+    """A missing or malformed setting; the message names the variable."""
+
+
+def _integer(environ, name, default, minimum=0):
+    raw = environ.get(name, "").strip()
+    if not raw:
+        return default
+    if not raw.isdigit() or int(raw) < minimum:
+        raise ConfigError(f"{name} must be a whole number >= {minimum}, got {raw!r}")
+    return int(raw)
+
+
+def _rate(environ, name, default):
+    """A limit written `HITS/SECONDS`, e.g. `10/900`: at most 10 hits in 15 minutes."""
+    raw = environ.get(name, "").strip() or default
+    match = re.fullmatch(r"([1-9]\d*)/([1-9]\d*)", raw)
+    if not match:
+        raise ConfigError(f"{name} must look like HITS/SECONDS (e.g. {default}), got {raw!r}")
+    return int(match[1]), int(match[2])
+
+
+def _origins(environ, name):
+    origins = [o.strip().rstrip("/") for o in environ.get(name, "").split(",") if o.strip()]
+    for origin in origins:
+        if not re.fullmatch(r"https?://[^/\s]+", origin):
+            raise ConfigError(f"{name} must be a comma-separated list of origins like "
+                              f"https://dashboard.example.com, got {origin!r}")
+    return origins
+
+
+def load_settings(environ: Mapping[str, str]) -> dict:
+    """Read every setting from `environ`; raise ConfigError on the first bad one."""
+    env = environ.get("CHATCONNECT_ENV", "production").strip() or "production"
+    if env not in ("production", "development"):
+        raise ConfigError(f"CHATCONNECT_ENV must be 'production' or 'development', got {env!r}")
+
+    database_url = environ.get("DATABASE_URL", "").strip()
+    if not database_url:
+        raise ConfigError("DATABASE_URL is not set (e.g. postgresql://user@localhost/chatconnect)")
+    if not re.match(r"postgres(ql)?://", database_url):
+        raise ConfigError("DATABASE_URL must start with postgresql://")
+
+    secret_key = environ.get("SECRET_KEY", "").strip()
+    if not secret_key:
+        if env != "development":
+            raise ConfigError("SECRET_KEY is not set (required outside development)")
+        secret_key = "development-only-secret"
+
+    pool_min = _integer(environ, "DB_POOL_MIN_SIZE", 2, minimum=1)
+    pool_max = _integer(environ, "DB_POOL_MAX_SIZE", 10, minimum=1)
+    if pool_max < pool_min:
+        raise ConfigError("DB_POOL_MAX_SIZE must be >= DB_POOL_MIN_SIZE")
+
+    return {
+        "ENV": env,
+        "DATABASE_URL": database_url,
+        "SECRET_KEY": secret_key,
+        "DB_POOL_MIN_SIZE": pool_min,
+        "DB_POOL_MAX_SIZE": pool_max,
+        "DB_POOL_TIMEOUT": _integer(environ, "DB_POOL_TIMEOUT", 5, minimum=1),
+        "SESSION_IDLE_TIMEOUT": _integer(environ, "SESSION_IDLE_TIMEOUT", 1800, minimum=60),
+        "SESSION_MAX_LIFETIME": _integer(environ, "SESSION_MAX_LIFETIME", 43200, minimum=60),
+        "DASHBOARD_ORIGINS": _origins(environ, "DASHBOARD_ORIGINS"),
+        "TRUSTED_PROXY_HOPS": _integer(environ, "TRUSTED_PROXY_HOPS", 0),
+        "LOGIN_LIMIT_PER_USERNAME": _rate(environ, "LOGIN_LIMIT_PER_USERNAME", "10/900"),
+        "LOGIN_LIMIT_PER_IP": _rate(environ, "LOGIN_LIMIT_PER_IP", "30/900"),
+        "CONVERSATION_LIMIT_PER_IP": _rate(environ, "CONVERSATION_LIMIT_PER_IP", "10/3600"),
+        "VISITOR_MESSAGE_LIMIT_PER_IP": _rate(environ, "VISITOR_MESSAGE_LIMIT_PER_IP", "60/60"),
+        "LOG_LEVEL": environ.get("LOG_LEVEL", "INFO").strip().upper() or "INFO",
+    }

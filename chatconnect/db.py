@@ -1,0 +1,55 @@
+"""The PostgreSQL connection pool of this process and the transaction helper views use."""
+
+import atexit
+import logging
+from contextlib import contextmanager
+
+import psycopg
+from flask import current_app
+from psycopg.rows import dict_row
+from psycopg_pool import ConnectionPool, PoolTimeout
+
+log = logging.getLogger(__name__)
+
+
+def _configure(conn: psycopg.Connection) -> None:
+    # Columns of the original schema are `timestamp without time zone` holding UTC.
+    conn.execute("SET TIME ZONE 'UTC'")
+    conn.commit()
+
+
+def init_app(app) -> None:
+    """Open this process's pool. Called by the factory, so each gunicorn worker has its own."""
+    pool = ConnectionPool(
+        app.config["DATABASE_URL"],
+        open=False,
+        min_size=app.config["DB_POOL_MIN_SIZE"],
+        max_size=app.config["DB_POOL_MAX_SIZE"],
+        timeout=app.config["DB_POOL_TIMEOUT"],
+        check=ConnectionPool.check_connection,
+        configure=_configure,
+        kwargs={"row_factory": dict_row},
+        name="chatconnect",
+    )
+    try:
+        pool.open(wait=True, timeout=app.config["DB_POOL_TIMEOUT"])
+    except PoolTimeout:
+        log.error("database not reachable yet; answering 503 until it is")
+    app.extensions["db_pool"] = pool
+    atexit.register(pool.close)
+
+
+@contextmanager
+def transaction():
+    """A pooled connection inside one transaction: committed on success, rolled back on error."""
+    with current_app.extensions["db_pool"].connection() as conn:
+        yield conn
+
+
+def is_ready() -> bool:
+    try:
+        with transaction() as conn:
+            conn.execute("SELECT 1")
+        return True
+    except (PoolTimeout, psycopg.OperationalError):
+        return False

@@ -1,0 +1,85 @@
+"""Allowed-domain patterns of a client, the Origin check and CORS of the public routes."""
+
+import re
+from urllib.parse import urlsplit
+
+from flask import g, request
+
+from .errors import ApiError
+from .validation import Invalid
+
+LABEL = r"(?!-)[a-z0-9-]{1,63}(?<!-)"
+PATTERN = re.compile(rf"(\*\.)?({LABEL}(?:\.{LABEL})*)(?::(\d{{1,5}}))?")
+DEFAULT_PORTS = {"http": 80, "https": 443}
+PREFLIGHT_HEADERS = {
+    "Access-Control-Allow-Methods": "GET, POST, OPTIONS",
+    "Access-Control-Allow-Headers": "Content-Type, X-Visitor-Token, If-None-Match",
+    "Access-Control-Max-Age": "600",
+}
+
+
+def normalize_domain_pattern(value) -> str:
+    """`example.com`, `*.example.com` or either with `:port`, lower-cased.
+
+    Internationalised names are written in punycode (`xn--…`), as browsers send them."""
+    if not isinstance(value, str) or not value.isascii():
+        raise Invalid("must be a host name such as example.com or *.example.com "
+                      "(internationalised names in punycode)")
+    pattern = value.lower()
+    match = PATTERN.fullmatch(pattern)
+    if not match or len(match[2]) > 253 or (match[3] and not 0 < int(match[3]) < 65536):
+        raise Invalid("must be a host name such as example.com or *.example.com, "
+                      "optionally with :port, and no scheme or path")
+    return pattern
+
+
+def _origin_host_port(origin: str):
+    try:
+        parts = urlsplit(origin)
+        port = parts.port
+    except ValueError:
+        return None
+    if parts.scheme not in DEFAULT_PORTS or not parts.hostname or parts.path or parts.query:
+        return None
+    return parts.hostname.lower(), port or DEFAULT_PORTS[parts.scheme]
+
+
+def origin_allowed(patterns: list[str], origin: str) -> bool:
+    """Does `origin` (scheme://host[:port]) match one of the patterns? No patterns: any origin."""
+    if not patterns:
+        return True
+    host_port = _origin_host_port(origin)
+    if host_port is None:
+        return False
+    host, port = host_port
+    for pattern in patterns:
+        name, _, pattern_port = pattern.partition(":")
+        if pattern_port and int(pattern_port) != port:
+            continue
+        if name.startswith("*."):
+            if host.endswith(name[1:]):
+                return True
+        elif host == name:
+            return True
+    return False
+
+
+def check_public_origin(allowed_domains: list[str]) -> None:
+    """403 unless the request's Origin (if any) is allowed; remember it for the CORS echo."""
+    origin = request.headers.get("Origin")
+    if origin is None:
+        return
+    if not origin_allowed(allowed_domains, origin):
+        raise ApiError(403, "forbidden", "this site is not allowed to use this widget")
+    g.cors_origin = origin
+
+
+def add_cors_headers(response):
+    """after_request of public blueprints: echo an allowed Origin, never allow credentials."""
+    response.vary.add("Origin")
+    origin = g.get("cors_origin")
+    if origin:
+        response.headers["Access-Control-Allow-Origin"] = origin
+        if request.method == "OPTIONS":
+            response.headers.update(PREFLIGHT_HEADERS)
+    return response

@@ -1,0 +1,117 @@
+import os
+import tempfile
+import uuid
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import psycopg
+import pytest
+
+from chatconnect import create_app, migrate
+from chatconnect.localdb import LocalCluster
+
+TABLES = "users, clients, client_widgets, session, api_tokens, rate_limits, conversations, messages"
+PASSWORD = "correct horse battery"
+
+
+def with_database(url: str, dbname: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(path="/" + dbname))
+
+
+@pytest.fixture(scope="session")
+def database_url():
+    """A database of this test run's own, on TEST_DATABASE_URL's server or a throwaway cluster."""
+    server_url = os.environ.get("TEST_DATABASE_URL") or os.environ.get("DATABASE_URL")
+    dbname = f"chatconnect_test_{uuid.uuid4().hex[:8]}"
+    if server_url:
+        with psycopg.connect(server_url, autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{dbname}"')
+        url = with_database(server_url, dbname)
+        try:
+            migrate.upgrade(url)
+            yield url
+        finally:
+            with psycopg.connect(server_url, autocommit=True) as conn:
+                conn.execute(f'DROP DATABASE IF EXISTS "{dbname}" WITH (FORCE)')
+    else:
+        cluster = LocalCluster(Path(tempfile.mkdtemp(prefix="ccpg-")), throwaway=True)
+        try:
+            cluster.start()
+            cluster.create_database(dbname)
+            url = cluster.url(dbname)
+            migrate.upgrade(url)
+            yield url
+        finally:
+            cluster.destroy()
+
+
+def app_config(database_url, **overrides) -> dict:
+    return {
+        "DATABASE_URL": database_url,
+        "CHATCONNECT_ENV": "development",
+        "SECRET_KEY": "test-secret",
+        "DB_POOL_MIN_SIZE": "1",
+        "DB_POOL_MAX_SIZE": "4",
+        **overrides,
+    }
+
+
+@pytest.fixture
+def make_app(database_url):
+    """Build apps on the test database; every pool is closed when the test ends."""
+    apps = []
+
+    def make(**overrides):
+        app = create_app(app_config(database_url, **overrides))
+        app.config["TESTING"] = True
+        apps.append(app)
+        return app
+
+    yield make
+    for app in apps:
+        app.extensions["db_pool"].close()
+
+
+@pytest.fixture
+def app(make_app, database_url):
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute(f"TRUNCATE {TABLES} CASCADE")
+    return make_app()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app):
+    return app.test_cli_runner()
+
+
+def unique_username(prefix="user") -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:8]}"
+
+
+class AuthActions:
+    def __init__(self, client):
+        self.client = client
+
+    def register(self, username=None, password=PASSWORD):
+        username = username or unique_username()
+        response = self.client.post("/api/auth/register",
+                                    json={"username": username, "password": password})
+        assert response.status_code == 201, response.get_json()
+        return response.get_json()["user"]
+
+    def login(self, username, password=PASSWORD):
+        return self.client.post("/api/auth/login", json={"username": username, "password": password})
+
+    def logout(self):
+        return self.client.post("/api/auth/logout")
+
+
+@pytest.fixture
+def auth(client):
+    return AuthActions(client)

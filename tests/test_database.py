@@ -1,0 +1,181 @@
+"""Schema upgrades, settings from .env, and behaviour while the database is away."""
+
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from chatconnect import migrate
+from chatconnect.localdb import LocalCluster
+
+from .conftest import app_config, with_database
+
+REPO = Path(__file__).resolve().parent.parent
+ORIGINAL_APP_SCHEMA = (Path(__file__).parent / "fixtures" / "original_app_schema.sql").read_text()
+
+SCHEMA_SHAPE = {
+    "columns": """
+        SELECT table_name, column_name, data_type, column_default, is_nullable
+        FROM information_schema.columns WHERE table_schema = 'public'""",
+    "constraints": """
+        SELECT conrelid::regclass::text, conname, pg_get_constraintdef(oid)
+        FROM pg_constraint WHERE connamespace = 'public'::regnamespace""",
+    "indexes": "SELECT tablename, indexname, indexdef FROM pg_indexes WHERE schemaname = 'public'",
+    "triggers": "SELECT tgname, tgrelid::regclass::text FROM pg_trigger WHERE NOT tgisinternal",
+}
+
+
+@pytest.fixture
+def new_database(database_url):
+    """Factory of empty databases on the test server, dropped at the end."""
+    admin_url = with_database(database_url, "postgres")
+    names = []
+
+    def create():
+        name = f"chatconnect_extra_{uuid.uuid4().hex[:8]}"
+        with psycopg.connect(admin_url, autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
+        names.append(name)
+        return with_database(database_url, name)
+
+    yield create
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        for name in names:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def schema_shape(url):
+    with psycopg.connect(url) as conn:
+        return {name: sorted(conn.execute(sql).fetchall()) for name, sql in SCHEMA_SHAPE.items()}
+
+
+def test_upgrade_of_an_empty_database_then_again_is_a_no_op(new_database):
+    url = new_database()
+    assert migrate.upgrade(url) == ["0001_original_app_tables"]
+    shape = schema_shape(url)
+    assert {row[0] for row in shape["columns"]} >= {"users", "clients", "client_widgets",
+                                                    "session", "conversations", "messages"}
+    assert migrate.upgrade(url) == []
+    assert schema_shape(url) == shape
+
+
+def test_upgrade_of_an_original_app_database_keeps_rows_and_matches_a_fresh_one(new_database):
+    original, fresh = new_database(), new_database()
+    with psycopg.connect(original) as conn:
+        conn.execute(ORIGINAL_APP_SCHEMA)
+    migrate.upgrade(original)
+    migrate.upgrade(original)
+    migrate.upgrade(fresh)
+
+    assert schema_shape(original) == schema_shape(fresh)
+    with psycopg.connect(original) as conn:
+        assert conn.execute("SELECT username, password FROM users").fetchall() == [
+            ("olduser", "scrypt:32768:8:1$salt$hash")]
+        assert conn.execute("SELECT name, public_api_key, allowed_domains FROM clients").fetchall() \
+            == [("Old shop", "pk_oldkey", ["shop.example.com"])]
+        assert conn.execute("SELECT primary_color, widget_name FROM client_widgets").fetchall() \
+            == [("#ff0000", "Support")]
+        assert conn.execute("SELECT sid FROM session").fetchall() == [("oldsid",)]
+        # The widget foreign key keeps its name and now cascades.
+        conn.execute("DELETE FROM clients")
+        assert conn.execute("SELECT count(*) FROM client_widgets").fetchone() == (0,)
+
+
+def run_python(code, cwd, env_extra=None):
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("DATABASE_URL", "TEST_DATABASE_URL", "SECRET_KEY", "CHATCONNECT_ENV")}
+    env["PYTHONPATH"] = str(REPO)
+    env.update(env_extra or {})
+    return subprocess.run([sys.executable, *code], cwd=cwd, env=env, capture_output=True,
+                          text=True, timeout=60)
+
+
+def test_wsgi_reads_settings_from_dotenv(tmp_path, database_url):
+    (tmp_path / ".env").write_text(
+        f"DATABASE_URL={database_url}\nSECRET_KEY=from-dotenv\nDB_POOL_MAX_SIZE=7\n")
+    result = run_python(["-c", "import wsgi; c = wsgi.app.config; "
+                               "print(c['SECRET_KEY'], c['DB_POOL_MAX_SIZE'])"], tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["from-dotenv", "7"]
+
+
+@pytest.mark.parametrize("command", [
+    [sys.executable, "-m", "flask", "--app", "chatconnect", "db", "upgrade"],
+    [str(Path(sys.executable).parent / "chatconnect"), "db", "upgrade"],
+])
+def test_cli_reads_settings_from_dotenv(tmp_path, new_database, command):
+    url = new_database()
+    (tmp_path / ".env").write_text(f"DATABASE_URL={url}\nCHATCONNECT_ENV=development\n")
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "TEST_DATABASE_URL")}
+    result = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True,
+                            timeout=60)
+    assert result.returncode == 0, result.stderr
+    with psycopg.connect(url) as conn:
+        assert conn.execute("SELECT to_regclass('conversations')").fetchone() == ("conversations",)
+
+
+@pytest.mark.parametrize("env, variable", [
+    ({}, "DATABASE_URL"),
+    ({"DATABASE_URL": "mysql://x"}, "DATABASE_URL"),
+    ({"DATABASE_URL": "postgresql://localhost/x"}, "SECRET_KEY"),
+    ({"DATABASE_URL": "postgresql://localhost/x", "SECRET_KEY": "s", "DB_POOL_MAX_SIZE": "ten"},
+     "DB_POOL_MAX_SIZE"),
+    ({"DATABASE_URL": "postgresql://localhost/x", "CHATCONNECT_ENV": "development",
+      "LOGIN_LIMIT_PER_IP": "lots"}, "LOGIN_LIMIT_PER_IP"),
+])
+def test_bad_setting_stops_startup_with_one_line_naming_it(tmp_path, env, variable):
+    result = run_python(["-c", "import wsgi"], tmp_path, env)
+    assert result.returncode == 1
+    assert result.stderr.strip().count("\n") == 0
+    assert variable in result.stderr
+
+
+@pytest.fixture
+def own_cluster():
+    """A cluster this test may stop and start, whatever server the rest of the suite uses."""
+    cluster = LocalCluster(Path(tempfile.mkdtemp(prefix="ccpg-")), throwaway=True)
+    try:
+        cluster.start()
+        cluster.create_database("chatconnect")
+        migrate.upgrade(cluster.url("chatconnect"))
+        yield cluster
+    finally:
+        cluster.destroy()
+
+
+def wait_for_status(client, path, status, seconds=20):
+    deadline = time.monotonic() + seconds
+    while True:
+        response = client.get(path)
+        if response.status_code == status or time.monotonic() > deadline:
+            return response
+        time.sleep(0.2)
+
+
+def test_database_outage_gives_503_and_the_app_recovers_by_itself(own_cluster, make_app):
+    from chatconnect import create_app
+    app = create_app(app_config(own_cluster.url("chatconnect"), DB_POOL_TIMEOUT="2"))
+    client = app.test_client()
+    try:
+        assert client.get("/readyz").status_code == 200
+
+        own_cluster.stop()
+        started = time.monotonic()
+        response = client.get("/readyz")
+        assert response.status_code == 503
+        assert response.get_json()["error"]["code"] == "service_unavailable"
+        response = client.post("/api/auth/login", json={"username": "someone", "password": "x"})
+        assert response.status_code == 503
+        assert time.monotonic() - started < 10  # bounded by the pool timeout, never a hang
+        assert client.get("/healthz").status_code == 200
+
+        own_cluster.start()
+        assert wait_for_status(client, "/readyz", 200).status_code == 200
+    finally:
+        app.extensions["db_pool"].close()

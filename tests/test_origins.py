@@ -1,0 +1,48 @@
+import pytest
+
+from chatconnect.origins import normalize_domain_pattern, origin_allowed
+from chatconnect.validation import Invalid
+
+
+@pytest.mark.parametrize("value, expected", [
+    ("Example.COM", "example.com"),
+    ("*.example.com", "*.example.com"),
+    ("localhost:3000", "localhost:3000"),
+    ("XN--BCHER-KVA.DE", "xn--bcher-kva.de"),
+    ("127.0.0.1:8080", "127.0.0.1:8080"),
+])
+def test_patterns_are_normalized(value, expected):
+    assert normalize_domain_pattern(value) == expected
+
+
+@pytest.mark.parametrize("value", [
+    "", " ", "https://example.com", "example.com/path", "exa mple.com", "example.com:0",
+    "example.com:99999", "*.", "*example.com", "example..com", "-example.com", "a.*.com",
+    "example.com:", "bücher.de", 42, None, ["example.com"],
+])
+def test_bad_patterns_are_refused(value):
+    with pytest.raises(Invalid):
+        normalize_domain_pattern(value)
+
+
+@pytest.mark.parametrize("patterns, origin, allowed", [
+    ([], "https://anything.test", True),
+    (["example.com"], "https://example.com", True),
+    (["example.com"], "http://example.com:8080", True),
+    (["example.com"], "https://www.example.com", False),
+    (["example.com"], "https://example.com.evil.com", False),
+    (["example.com"], "https://evilexample.com", False),
+    (["*.example.com"], "https://a.b.example.com", True),
+    (["*.example.com"], "https://example.com", False),
+    (["*.example.com"], "https://evilexample.com", False),
+    (["localhost:3000"], "http://localhost:3000", True),
+    (["localhost:3000"], "http://localhost:3001", False),
+    (["example.com:443"], "https://example.com", True),
+    (["example.com:443"], "http://example.com", False),
+    (["xn--bcher-kva.de"], "https://xn--bcher-kva.de", True),
+    (["example.com"], "null", False),
+    (["example.com"], "chrome-extension://example.com", False),
+    (["example.com"], "https://example.com:notaport", False),
+])
+def test_origin_matching(patterns, origin, allowed):
+    assert origin_allowed(patterns, origin) is allowed
