@@ -1,0 +1,36 @@
+"""The rate_limits table: fixed-window hit counters shared by every worker and host."""
+
+HIT = """
+INSERT INTO rate_limits AS r (key, window_start, hits) VALUES (%(key)s, now(), 1)
+ON CONFLICT (key) DO UPDATE SET
+    hits = CASE WHEN r.window_start > now() - make_interval(secs => %(window)s)
+                THEN r.hits + 1 ELSE 1 END,
+    window_start = CASE WHEN r.window_start > now() - make_interval(secs => %(window)s)
+                        THEN r.window_start ELSE now() END
+RETURNING hits, ceil(extract(epoch FROM
+    r.window_start + make_interval(secs => %(window)s) - now()))::int AS retry_after"""
+
+SELECT_CURRENT = """
+SELECT hits, ceil(extract(epoch FROM
+    window_start + make_interval(secs => %(window)s) - now()))::int AS retry_after
+FROM rate_limits
+WHERE key = %(key)s AND window_start > now() - make_interval(secs => %(window)s)"""
+
+DELETE = "DELETE FROM rate_limits WHERE key = %(key)s"
+
+
+class RateLimitRepository:
+    def __init__(self, conn):
+        self.conn = conn
+
+    def hit(self, key: str, window_seconds: int) -> tuple[int, int]:
+        """Count one hit; return (hits in the current window, seconds until it ends)."""
+        row = self.conn.execute(HIT, {"key": key, "window": window_seconds}).fetchone()
+        return row["hits"], row["retry_after"]
+
+    def current(self, key: str, window_seconds: int) -> tuple[int, int]:
+        row = self.conn.execute(SELECT_CURRENT, {"key": key, "window": window_seconds}).fetchone()
+        return (row["hits"], row["retry_after"]) if row else (0, 0)
+
+    def reset(self, key: str) -> None:
+        self.conn.execute(DELETE, {"key": key})
