@@ -8,7 +8,6 @@ import psycopg
 import pytest
 
 from chatconnect import create_app, migrate
-from chatconnect.localdb import LocalCluster
 
 TABLES = "users, clients, client_widgets, session, api_tokens, rate_limits, conversations, messages"
 PASSWORD = "correct horse battery"
@@ -35,6 +34,7 @@ def database_url():
             with psycopg.connect(server_url, autocommit=True) as conn:
                 conn.execute(f'DROP DATABASE IF EXISTS "{dbname}" WITH (FORCE)')
     else:
+        from chatconnect.localdb import LocalCluster
         cluster = LocalCluster(Path(tempfile.mkdtemp(prefix="ccpg-")), throwaway=True)
         try:
             cluster.start()
