@@ -35,6 +35,7 @@ def test_username_is_unique_case_insensitively(client, auth):
     ({"username": "bad name", "password": PASSWORD}, "username"),
     ({"username": "ok-name", "password": "short"}, "password"),
     ({"username": "ok-name", "password": "x" * 1025}, "password"),
+    ({"username": "ok-name", "password": "long enough\x00"}, "password"),
     ({"username": 123, "password": PASSWORD}, "username"),
     ({"password": PASSWORD}, "username"),
     ({"username": "ok-name"}, "password"),
