@@ -113,7 +113,8 @@ def query_integer(name, default, minimum, maximum):
     raw = request.args.get(name)
     if raw is None:
         return default
-    if not re.fullmatch(r"\d{1,12}", raw) or not minimum <= int(raw) <= maximum:
+    # ASCII digits only (int() also takes other scripts' digits); 20 of them hold any int64.
+    if not re.fullmatch(r"[0-9]{1,20}", raw) or not minimum <= int(raw) <= maximum:
         raise validation_error({name: f"must be a whole number from {minimum} to {maximum}"})
     return int(raw)
 
