@@ -27,7 +27,12 @@ def test_document_is_served_as_json(client):
     document = response.get_json()
     assert document == api_document()
     assert document["openapi"].startswith("3.1.")
+    assert response.headers["Access-Control-Allow-Origin"] == "*"
     assert client.get("/api/openapi.json").data == response.data
+
+
+def test_document_is_valid_openapi():
+    SCHEMA.validate()
 
 
 def test_document_declares_both_ways_of_signing_in(client):

@@ -39,4 +39,7 @@ def readyz():
 
 @bp.get("/api/openapi.json")
 def openapi_document():
-    return Response(_api_document_json(), mimetype="application/json")
+    response = Response(_api_document_json(), mimetype="application/json")
+    # Public and credential-free, so viewers served from any origin may load it.
+    response.access_control_allow_origin = "*"
+    return response
