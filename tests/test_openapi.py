@@ -11,9 +11,13 @@ import pytest
 import schemathesis
 from flask import Flask
 from hypothesis import HealthCheck, settings
+from schemathesis.specs.openapi.checks import ignored_auth
 
 from chatconnect.session_store import COOKIE_NAME
+from chatconnect.validation import is_uuid
 from chatconnect.views.ops import api_document
+
+from .conftest import PASSWORD
 
 HTTP_METHODS = {"get", "put", "post", "delete", "options", "head", "patch", "trace"}
 
@@ -106,20 +110,28 @@ def test_route_comparison_ignores_parameter_names_and_automatic_methods():
 # --- the document is true: schemathesis ------------------------------------------------------
 
 class AppUnderTest:
-    """A WSGI app that forwards to the running test's app, and the credentials it issued.
+    """A WSGI app that forwards to the running test's app, and what the test created in it.
 
     The schema is loaded once, at import, so that pytest gets one test per operation; apps are
     built per test (each test starts with empty tables)."""
 
     app = None
     session_cookie = None
+    bearer_token = None
+    visitor_token = None
+    path_ids = None  # path parameter name -> the id of a real resource of the signed-in user
 
     def __call__(self, environ, start_response):
         return self.app(environ, start_response)
 
+    def reset(self, app=None):
+        self.app = app
+        self.session_cookie = self.bearer_token = self.visitor_token = self.path_ids = None
+
 
 TARGET = AppUnderTest()
-SCHEMA = schemathesis.openapi.from_dict(api_document())
+DOCUMENT = api_document()
+SCHEMA = schemathesis.openapi.from_dict(DOCUMENT)
 SCHEMA.app = TARGET
 
 FUZZ_SETTINGS = settings(
@@ -132,6 +144,37 @@ FUZZ_SETTINGS = settings(
 )
 
 
+def security(operation) -> list:
+    return operation.definition.raw.get("security", DOCUMENT["security"])
+
+
+def is_visitor_operation(operation) -> bool:
+    return security(operation) == [{"visitorToken": []}]
+
+
+def needs_sign_in(operation) -> bool:
+    return bool(security(operation)) and not is_visitor_operation(operation)
+
+
+def names_resources(operation) -> bool:
+    return "{" in operation.path
+
+
+@pytest.fixture
+def target(app):
+    TARGET.reset(app)
+    yield TARGET
+    TARGET.reset()
+
+
+@SCHEMA.parametrize()
+@FUZZ_SETTINGS
+def test_api_anonymously(case, target):
+    case.call_and_validate()
+
+
+# --- signed in with the session cookie -------------------------------------------------------
+
 class SignedInUser:
     """Sends the session cookie of the user the `signed_in` fixture registered."""
 
@@ -143,27 +186,90 @@ class SignedInUser:
 
 
 @pytest.fixture
-def target(app):
-    TARGET.app = app
-    yield TARGET
-    TARGET.app = TARGET.session_cookie = None
-
-
-@pytest.fixture
 def signed_in(target, client, auth):
     auth.register()
     target.session_cookie = client.get_cookie(COOKIE_NAME).value
     return target
 
 
-@SCHEMA.parametrize()
-@FUZZ_SETTINGS
-def test_api_anonymously(case, target):
-    case.call_and_validate()
-
-
+# Operations that take no sign-in answer the same with it, and are fuzzed anonymously above.
 @SCHEMA.auth.apply(SignedInUser, refresh_interval=None)
-@SCHEMA.parametrize()
+@SCHEMA.include(lambda ctx: needs_sign_in(ctx.operation)).parametrize()
 @FUZZ_SETTINGS
 def test_api_signed_in(case, signed_in):
     case.call_and_validate()
+
+
+# --- as the owner of real resources, with a bearer token, so that ids get past 404 -----------
+
+class Owner:
+    """Sends the owner's bearer token, and the visitor token of the owner's conversation."""
+
+    def get(self, case, context):
+        return TARGET.bearer_token, TARGET.visitor_token
+
+    def set(self, case, data, context):
+        bearer_token, visitor_token = data
+        case.headers = {**(case.headers or {}), "Authorization": f"Bearer {bearer_token}",
+                        "X-Visitor-Token": visitor_token}
+
+
+def map_path_parameters(context, path_parameters):
+    """Point schema-valid ids at the owner's real resources; invalid ones stay as generated."""
+    if not path_parameters or not TARGET.path_ids:  # also called while pytest collects
+        return path_parameters
+    for name, value in path_parameters.items():
+        if name not in TARGET.path_ids:
+            continue
+        valid = is_uuid(value) if name.endswith("_id") else isinstance(value, str) and value
+        if valid:
+            path_parameters[name] = TARGET.path_ids[name]
+    return path_parameters
+
+
+@pytest.fixture
+def owner(target, app, client, auth):
+    """A user with a client, a conversation on it, a second session and a second token."""
+    user = auth.register()
+    app.test_client().post("/api/auth/login", json={"username": user["username"],
+                                                    "password": PASSWORD})
+    created = client.post("/api/clients", json={"name": "Shop"}).get_json()
+    started = client.post(f"/api/public/widgets/{created['public_api_key']}/conversations",
+                          json={"message": "Hello", "visitor_name": "Ann"}).get_json()
+    client.post(f"/api/clients/{created['id']}/conversations/{started['conversation']['id']}"
+                "/messages", json={"body": "Hi Ann, how can we help?"})
+    spare_token = client.post("/api/auth/tokens", json={"name": "spare"}).get_json()
+    target.bearer_token = client.post("/api/auth/tokens", json={"name": "fuzz"}).get_json()["token"]
+    target.visitor_token = started["visitor_token"]
+    other_session = next(session for session in client.get("/api/auth/sessions").get_json()["items"]
+                         if not session["current"])
+    target.path_ids = {
+        "client_id": created["id"],
+        "public_api_key": created["public_api_key"],
+        "conversation_id": started["conversation"]["id"],
+        "session_id": other_session["id"],
+        "token_id": spare_token["id"],
+    }
+    return target
+
+
+@SCHEMA.auth.apply(Owner, refresh_interval=None)
+@SCHEMA.hooks.apply(map_path_parameters)
+@SCHEMA.include(lambda ctx: needs_sign_in(ctx.operation) or names_resources(ctx.operation)) \
+    .parametrize()
+@FUZZ_SETTINGS
+def test_api_as_owner(case, owner):
+    if not is_visitor_operation(case.operation):
+        case.call_and_validate()
+        return
+    # A visitor with a missing or wrong token gets 404, not the 401 or 403 that schemathesis'
+    # `ignored_auth` check expects, so that a conversation's existence is not revealed; the
+    # same probes are made here, expecting 404.
+    response = case.call_and_validate(excluded_checks=[ignored_auth])
+    if 200 <= response.status_code < 300:
+        for token in (None, "not-the-token"):
+            headers = {k: v for k, v in case.headers.items() if k.lower() != "x-visitor-token"}
+            if token:
+                headers["X-Visitor-Token"] = token
+            probe = case.derive(headers=headers)
+            assert probe.call().status_code == 404, (case.method, case.formatted_path, token)
