@@ -3,6 +3,7 @@
 import pytest
 
 from chatconnect.errors import ApiError
+from chatconnect.pagination import page, page_params
 from chatconnect.validation import query_integer
 
 
@@ -27,3 +28,21 @@ def test_query_integer_rejects_anything_else_with_a_validation_error(app, raw):
             query_integer("n", 0, 1, 2**63 - 1)
     assert raised.value.status == 422
     assert "n" in raised.value.fields
+
+
+@pytest.mark.parametrize("cursor", [
+    "", "'", "x" * 10_000, "é", "a.b", "a.b.c", "WzEsMl0.bad-signature", "%00", "\u0000",
+])
+def test_a_cursor_the_server_did_not_issue_is_a_validation_error(app, cursor):
+    with app.test_request_context("/", query_string={"cursor": cursor}):
+        with pytest.raises(ApiError) as raised:
+            page_params()
+    assert raised.value.status == 422
+    assert "cursor" in raised.value.fields
+
+
+def test_an_issued_cursor_comes_back_as_its_key(app):
+    with app.test_request_context("/"):
+        cursor = page([{"n": 1}, {"n": 2}], 1, dict, lambda row: ["2026-11-25T12:00:00Z", 1])
+    with app.test_request_context("/", query_string={"cursor": cursor["next_cursor"]}):
+        assert page_params() == (50, ["2026-11-25T12:00:00Z", 1])
