@@ -113,7 +113,7 @@ def query_integer(name, default, minimum, maximum):
     raw = request.args.get(name)
     if raw is None:
         return default
-    if not re.fullmatch(r"\d{1,19}", raw) or not minimum <= int(raw) <= maximum:
+    if not re.fullmatch(r"[0-9]{1,19}", raw) or not minimum <= int(raw) <= maximum:
         raise validation_error({name: f"must be a whole number from {minimum} to {maximum}"})
     return int(raw)
 

@@ -463,6 +463,7 @@ def test_a_bad_tag_is_named_by_its_value(client, shop, started):
 @pytest.mark.parametrize("query, field", [
     ("?after=-1", "after"),
     ("?after=abc", "after"),
+    ("?after=%D9%A1", "after"),  # a digit, but not an ASCII one
     ("?after=9223372036854775808", "after"),
     ("?after=99999999999999999999999999", "after"),
     ("?wait=26", "wait"),
