@@ -11,7 +11,7 @@ import pytest
 import schemathesis
 from flask import Flask
 from hypothesis import HealthCheck, settings
-from schemathesis.specs.openapi.checks import ignored_auth
+from schemathesis.specs.openapi.checks import ignored_auth, missing_required_header
 
 from chatconnect.session_store import COOKIE_NAME
 from chatconnect.validation import is_uuid
@@ -108,33 +108,72 @@ def test_route_comparison_ignores_parameter_names_and_automatic_methods():
 
 
 # --- the document is true: schemathesis ------------------------------------------------------
+#
+# The schema is loaded once, at import, so that pytest gets one test per operation, and
+# schemathesis builds part of the cases (its "coverage" phase) while pytest collects, before
+# any test has made an app, a user or a client. So a case carries placeholders for the
+# credentials, and the running test's real ones, ids and cursors replace them when the case is
+# sent (the `before_call` hook below).
+
+SESSION_PLACEHOLDER = "session-cookie-of-the-running-test"
+BEARER_PLACEHOLDER = "Bearer token-of-the-running-test"
+VISITOR_PLACEHOLDER = "visitor-token-of-the-running-test"
+
 
 class AppUnderTest:
-    """A WSGI app that forwards to the running test's app, and what the test created in it.
+    """A WSGI app that forwards to the running test's app, and what the test created in it."""
 
-    The schema is loaded once, at import, so that pytest gets one test per operation; apps are
-    built per test (each test starts with empty tables)."""
+    def __init__(self):
+        self.reset()
 
-    app = None
-    session_cookie = None
-    bearer_token = None
-    visitor_token = None
-    path_ids = None  # path parameter name -> the id of a real resource of the signed-in user
-    cursors = None  # path of a paginated list -> a `next_cursor` the server issued for it
+    def reset(self, app=None):
+        self.app = app
+        self.session_cookie = self.bearer_token = self.visitor_token = None
+        self.path_ids = {}  # path parameter name -> the id of one of the user's resources
+        self.cursors = None  # list path -> a `next_cursor` the server issued for it
 
     def __call__(self, environ, start_response):
         return self.app(environ, start_response)
 
-    def reset(self, app=None):
-        self.app = app
-        self.session_cookie = self.bearer_token = self.visitor_token = self.path_ids = None
-        self.cursors = {}
+    def fill_in(self, case):
+        """Put the running test's credentials, ids and cursors into `case`."""
+        if case.cookies.get(COOKIE_NAME) == SESSION_PLACEHOLDER:
+            case.cookies[COOKIE_NAME] = self.session_cookie
+        if case.headers.get("Authorization") == BEARER_PLACEHOLDER:
+            case.headers["Authorization"] = f"Bearer {self.bearer_token}"
+        if case.headers.get("X-Visitor-Token") == VISITOR_PLACEHOLDER:
+            case.headers["X-Visitor-Token"] = self.visitor_token
+        for name, value in case.path_parameters.items():
+            # Only schema-valid values: an invalid one must stay invalid.
+            valid = is_uuid(value) if name.endswith("_id") else isinstance(value, str) and value
+            if name in self.path_ids and valid:
+                case.path_parameters[name] = self.path_ids[name]
+        wait = str(case.query.get("wait", ""))
+        if wait.isascii() and wait.isdigit() and 1 < int(wait) <= 25:
+            # A long-poll runs its full `wait` when no message comes; one second is enough to
+            # take the waiting path (tests/test_long_poll.py covers the rest).
+            case.query["wait"] = 1
+        if self.cursors is not None and "cursor" in case.query:
+            # Any string is a schema-valid cursor, but one the server did not issue for the
+            # list is rightly a 422 (tests/test_validation.py), which schemathesis would
+            # report as valid data rejected. So: an issued cursor, or none.
+            cursor = self.cursors.get(case.operation.path)
+            if cursor is None:
+                del case.query["cursor"]
+            else:
+                case.query["cursor"] = cursor
 
 
 TARGET = AppUnderTest()
 DOCUMENT = api_document()
 SCHEMA = schemathesis.openapi.from_dict(DOCUMENT)
 SCHEMA.app = TARGET
+
+
+@schemathesis.hook
+def before_call(context, case, **kwargs):
+    TARGET.fill_in(case)
+
 
 FUZZ_SETTINGS = settings(
     max_examples=30,
@@ -164,6 +203,9 @@ def names_resources(operation) -> bool:
 
 @pytest.fixture
 def target(app):
+    # Room for every case to reach the route's logic; the limits have tests of their own.
+    app.config.update(CONVERSATION_LIMIT_PER_IP=(1000, 3600),
+                      VISITOR_MESSAGE_LIMIT_PER_IP=(1000, 60))
     TARGET.reset(app)
     yield TARGET
     TARGET.reset()
@@ -175,28 +217,13 @@ def test_api_anonymously(case, target):
     case.call_and_validate()
 
 
-def map_query(context, query):
-    """Send only cursors the server issued for the list, or none.
-
-    Any other string is schema-valid (a cursor is opaque), but the server rightly refuses it
-    with 422, which schemathesis would report as valid data rejected. Unissued cursors are
-    covered by tests/test_validation.py."""
-    if query and "cursor" in query and context.operation is not None:
-        cursor = TARGET.cursors.get(context.operation.path) if TARGET.cursors else None
-        if cursor is None:
-            del query["cursor"]
-        else:
-            query["cursor"] = cursor
-    return query
-
-
 # --- signed in with the session cookie -------------------------------------------------------
 
 class SignedInUser:
     """Sends the session cookie of the user the `signed_in` fixture registered."""
 
     def get(self, case, context):
-        return TARGET.session_cookie
+        return SESSION_PLACEHOLDER
 
     def set(self, case, data, context):
         case.cookies = {**(case.cookies or {}), COOKIE_NAME: data}
@@ -206,12 +233,12 @@ class SignedInUser:
 def signed_in(target, client, auth):
     auth.register()
     target.session_cookie = client.get_cookie(COOKIE_NAME).value
+    target.cursors = {}
     return target
 
 
 # Operations that take no sign-in answer the same with it, and are fuzzed anonymously above.
 @SCHEMA.auth.apply(SignedInUser, refresh_interval=None)
-@SCHEMA.hooks.apply(map_query)
 @SCHEMA.include(lambda ctx: needs_sign_in(ctx.operation)).parametrize()
 @FUZZ_SETTINGS
 def test_api_signed_in(case, signed_in):
@@ -224,25 +251,12 @@ class Owner:
     """Sends the owner's bearer token, and the visitor token of the owner's conversation."""
 
     def get(self, case, context):
-        return TARGET.bearer_token, TARGET.visitor_token
+        return BEARER_PLACEHOLDER, VISITOR_PLACEHOLDER
 
     def set(self, case, data, context):
-        bearer_token, visitor_token = data
-        case.headers = {**(case.headers or {}), "Authorization": f"Bearer {bearer_token}",
+        bearer, visitor_token = data
+        case.headers = {**(case.headers or {}), "Authorization": bearer,
                         "X-Visitor-Token": visitor_token}
-
-
-def map_path_parameters(context, path_parameters):
-    """Point schema-valid ids at the owner's real resources; invalid ones stay as generated."""
-    if not path_parameters or not TARGET.path_ids:  # also called while pytest collects
-        return path_parameters
-    for name, value in path_parameters.items():
-        if name not in TARGET.path_ids:
-            continue
-        valid = is_uuid(value) if name.endswith("_id") else isinstance(value, str) and value
-        if valid:
-            path_parameters[name] = TARGET.path_ids[name]
-    return path_parameters
 
 
 @pytest.fixture
@@ -281,8 +295,6 @@ def owner(target, app, client, auth):
 
 
 @SCHEMA.auth.apply(Owner, refresh_interval=None)
-@SCHEMA.hooks.apply(map_path_parameters)
-@SCHEMA.hooks.apply(map_query)
 @SCHEMA.include(lambda ctx: needs_sign_in(ctx.operation) or names_resources(ctx.operation)) \
     .parametrize()
 @FUZZ_SETTINGS
@@ -291,9 +303,9 @@ def test_api_as_owner(case, owner):
         case.call_and_validate()
         return
     # A visitor with a missing or wrong token gets 404, not the 401 or 403 that schemathesis'
-    # `ignored_auth` check expects, so that a conversation's existence is not revealed; the
-    # same probes are made here, expecting 404.
-    response = case.call_and_validate(excluded_checks=[ignored_auth])
+    # `ignored_auth` and `missing_required_header` checks expect, so that a conversation's
+    # existence is not revealed; the same probes are made here, expecting 404.
+    response = case.call_and_validate(excluded_checks=[ignored_auth, missing_required_header])
     if 200 <= response.status_code < 300:
         for token in (None, "not-the-token"):
             headers = {k: v for k, v in case.headers.items() if k.lower() != "x-visitor-token"}
