@@ -10,7 +10,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from . import auth, db, errors
 from .config import ConfigError, load_settings
 from .views import auth as auth_views
-from .views import clients, ops
+from .views import clients, ops, public
 
 MAX_BODY_BYTES = 64 * 1024
 
@@ -34,6 +34,7 @@ def create_app(config: Mapping[str, str] | None = None) -> Flask:
     app.register_blueprint(ops.bp)
     app.register_blueprint(auth_views.bp)
     app.register_blueprint(clients.bp)
+    app.register_blueprint(public.bp)
 
     from . import cli
     cli.init_app(app)

@@ -6,10 +6,9 @@ from flask_login import LoginManager
 from .db import transaction
 from .errors import ApiError
 from .repositories.users import UserRepository, user_from_row
-from .session_store import PostgresSessionInterface
+from .session_store import PUBLIC_PREFIX, PostgresSessionInterface
 
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
-PUBLIC_PREFIX = "/api/public/"
 
 login_manager = LoginManager()
 login_manager.session_protection = None  # sessions are server-side and rotated at sign-in

@@ -16,6 +16,8 @@ from .db import transaction
 from .repositories.sessions import SessionRepository
 
 COOKIE_NAME = "chatconnect_session"
+# Routes called from customer sites: they take no cookie, so they never look one up.
+PUBLIC_PREFIX = "/api/public/"
 TOUCH_INTERVAL = timedelta(minutes=1)
 
 
@@ -66,7 +68,7 @@ def cookie_name(app) -> str:
 class PostgresSessionInterface(SessionInterface):
     def open_session(self, app, request):
         sid = request.cookies.get(cookie_name(app))
-        if not sid:
+        if not sid or request.path.startswith(PUBLIC_PREFIX):
             return ServerSession()
         with transaction() as conn:
             row = SessionRepository(conn).get_live(hash_secret(sid))
