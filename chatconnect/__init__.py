@@ -22,7 +22,8 @@ def create_app(config: Mapping[str, str] | None = None) -> Flask:
     except ConfigError as error:
         raise SystemExit(f"chatconnect: configuration error: {error}") from None
     app = Flask(__name__)
-    app.config.update(settings, MAX_CONTENT_LENGTH=MAX_BODY_BYTES, JSON_SORT_KEYS=False)
+    app.config.update(settings, MAX_CONTENT_LENGTH=MAX_BODY_BYTES)
+    app.json.sort_keys = False
     logging.basicConfig(level=settings["LOG_LEVEL"])
     if settings["TRUSTED_PROXY_HOPS"]:
         hops = settings["TRUSTED_PROXY_HOPS"]
