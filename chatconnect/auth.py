@@ -6,7 +6,7 @@ from flask_login import LoginManager
 from .db import transaction
 from .errors import ApiError
 from .repositories.users import UserRepository, user_from_row
-from .session_store import PostgresSessionInterface
+from .session_store import PostgresSessionInterface, raise_if_unavailable
 
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 PUBLIC_PREFIX = "/api/public/"
@@ -52,4 +52,5 @@ def check_origin_for_cookie_requests():
 def init_app(app) -> None:
     app.session_interface = PostgresSessionInterface()
     login_manager.init_app(app)
+    app.before_request(raise_if_unavailable)
     app.before_request(check_origin_for_cookie_requests)

@@ -8,8 +8,10 @@ import hashlib
 import secrets
 from datetime import UTC, datetime, timedelta
 
+import psycopg
 from flask import g, request
 from flask.sessions import SessionInterface, SessionMixin
+from psycopg_pool import PoolTimeout
 from werkzeug.datastructures import CallbackDict
 
 from .db import transaction
@@ -59,6 +61,12 @@ def end(conn, session: ServerSession) -> None:
     session.ended = True
 
 
+def raise_if_unavailable() -> None:
+    """before_request: the database error that kept the session from loading fails the request."""
+    if "session_unavailable" in g:
+        raise g.session_unavailable
+
+
 def cookie_name(app) -> str:
     return COOKIE_NAME if app.config["ENV"] == "development" else "__Host-" + COOKIE_NAME
 
@@ -68,8 +76,14 @@ class PostgresSessionInterface(SessionInterface):
         sid = request.cookies.get(cookie_name(app))
         if not sid:
             return ServerSession()
-        with transaction() as conn:
-            row = SessionRepository(conn).get_live(hash_secret(sid))
+        try:
+            with transaction() as conn:
+                row = SessionRepository(conn).get_live(hash_secret(sid))
+        except (PoolTimeout, psycopg.OperationalError) as error:
+            # Raised here, Flask would answer a bare 500 without the after-request steps;
+            # raise_if_unavailable raises it again where the handlers answer 503.
+            g.session_unavailable = error
+            return ServerSession()
         if row is None:
             session = ServerSession()
             session.drop_cookie = True
