@@ -9,7 +9,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from . import auth, db, errors, logs
 from .config import ConfigError, load_settings
 from .views import auth as auth_views
-from .views import ops
+from .views import conversations, ops, visitor
 
 MAX_BODY_BYTES = 64 * 1024
 
@@ -21,7 +21,8 @@ def create_app(config: Mapping[str, str] | None = None) -> Flask:
     except ConfigError as error:
         raise SystemExit(f"chatconnect: configuration error: {error}") from None
     app = Flask(__name__)
-    app.config.update(settings, MAX_CONTENT_LENGTH=MAX_BODY_BYTES, JSON_SORT_KEYS=False)
+    app.config.update(settings, MAX_CONTENT_LENGTH=MAX_BODY_BYTES)
+    app.json.sort_keys = False
     logs.init_app(app)
     if settings["TRUSTED_PROXY_HOPS"]:
         hops = settings["TRUSTED_PROXY_HOPS"]
@@ -32,6 +33,8 @@ def create_app(config: Mapping[str, str] | None = None) -> Flask:
     auth.init_app(app)
     app.register_blueprint(ops.bp)
     app.register_blueprint(auth_views.bp)
+    app.register_blueprint(conversations.bp)
+    app.register_blueprint(visitor.bp)
 
     from . import cli
     cli.init_app(app)
