@@ -38,8 +38,8 @@ control_socket_disable = True
 
 # Requests mostly wait on PostgreSQL or on a long-poll (up to 25 s), which holds a thread but no
 # database connection: threads are cheap, processes are not. Each worker has its own pool of
-# DB_POOL_MAX_SIZE connections, so workers x DB_POOL_MAX_SIZE must stay below PostgreSQL's
-# max_connections (100 by default): hence the cap.
+# DB_POOL_MAX_SIZE connections plus one for its LISTEN thread, so workers x (DB_POOL_MAX_SIZE
+# + 1) must stay below PostgreSQL's max_connections (100 by default): hence the cap.
 worker_class = "gthread"
 workers = _positive("GUNICORN_WORKERS", min(2 * _cores() + 1, 8))
 threads = _positive("GUNICORN_THREADS", 16)

@@ -23,7 +23,9 @@ from concurrent.futures import ThreadPoolExecutor
 from http.cookies import SimpleCookie
 from pathlib import Path
 
+import psycopg
 import pytest
+from psycopg.types.json import Json
 
 from chatconnect import migrate
 from chatconnect.localdb import LocalCluster
@@ -36,6 +38,7 @@ REPO = Path(__file__).resolve().parent.parent
 DEPLOY = REPO / "deploy"
 HOST = "chat.example.com"
 WORKERS = 2
+CONVERSATION_LIMIT = 3  # per client IP
 SBIN_DIRS = ("/usr/sbin", "/usr/local/sbin", "/usr/local/nginx/sbin", "/opt/homebrew/bin")
 INSTALL_HINT = {
     "nginx": "install it with `apt-get install nginx-light` (Debian/Ubuntu) or `brew install nginx`",
@@ -127,11 +130,11 @@ class Client:
     def post(self, path, body=None, **kwargs):
         return self.request("POST", path, body, **kwargs)
 
-    def register(self, username=None):
+    def register(self, username=None) -> dict:
         username = username or unique_username()
         response = self.post("/api/auth/register", {"username": username, "password": PASSWORD})
         assert response.status == 201, response.body
-        return username
+        return response.json()["user"]
 
 
 class Stack:
@@ -180,7 +183,7 @@ class Stack:
             "SECRET_KEY": "deployment-test-secret",
             "CHATCONNECT_ENV": "production",
             "TRUSTED_PROXY_HOPS": "1",
-            "LOGIN_LIMIT_PER_IP": "3/900",
+            "CONVERSATION_LIMIT_PER_IP": f"{CONVERSATION_LIMIT}/3600",
             "DB_POOL_MIN_SIZE": "1",
             "DB_POOL_MAX_SIZE": "4",
             "DB_POOL_TIMEOUT": "1",
@@ -303,6 +306,25 @@ def client(stack):
     return Client(stack)
 
 
+def create_widget_client(stack, owner_id) -> str:
+    """A client (tenant) row made in the database; returns its public API key."""
+    public_api_key = "pk_" + uuid.uuid4().hex
+    with psycopg.connect(stack.database_url) as conn:
+        conn.execute("INSERT INTO clients (user_id, name, public_api_key, allowed_domains) "
+                     "VALUES (%s, 'Shop', %s, %s)", (owner_id, public_api_key, Json([])))
+    return public_api_key
+
+
+def start_conversation(client, public_api_key, headers=None):
+    return client.post(f"/api/public/widgets/{public_api_key}/conversations",
+                       {"message": "Hello?"}, headers=headers)
+
+
+def forget_rate_limits(stack):
+    with psycopg.connect(stack.database_url) as conn:
+        conn.execute("DELETE FROM rate_limits")
+
+
 def assert_error(response, status, code):
     assert response.status == status, response.body
     assert response.json()["error"]["code"] == code
@@ -310,7 +332,7 @@ def assert_error(response, status, code):
 
 
 def test_sign_up_sign_in_and_session_through_nginx(client, stack):
-    username = client.register()
+    username = client.register()["username"]
     assert set(client.cookies) == {"__Host-chatconnect_session"}  # Secure, HttpOnly: checked
     response = client.get("/api/auth/me")
     assert response.status == 200
@@ -329,15 +351,26 @@ def test_sign_up_sign_in_and_session_through_nginx(client, stack):
 
 
 def test_client_ip_is_the_one_nginx_saw_whatever_x_forwarded_for_says(client, stack):
-    request_id = uuid.uuid4().hex
-    response = client.get("/healthz", headers={"X-Forwarded-For": "203.0.113.9",
-                                               "X-Request-ID": request_id})
-    assert response.status == 200
+    public_api_key = create_widget_client(stack, client.register()["id"])
+    forget_rate_limits(stack)
+    try:
+        # Each request claims another address; the app counts them all against nginx's view.
+        for n in range(CONVERSATION_LIMIT):
+            response = start_conversation(client, public_api_key,
+                                          {"X-Forwarded-For": f"203.0.113.{n}"})
+            assert response.status == 201, response.body
+        request_id = uuid.uuid4().hex
+        response = start_conversation(client, public_api_key,
+                                      {"X-Forwarded-For": "198.51.100.7", "X-Request-ID": request_id})
+        assert_error(response, 429, "rate_limited")
+        assert int(response.headers["Retry-After"]) > 0
+    finally:
+        forget_rate_limits(stack)
+
     wait_until(lambda: any(line["request_id"] == request_id
                            for line in stack.log_lines("gunicorn.out")), "the access log line")
     [line] = [line for line in stack.log_lines("gunicorn.out") if line["request_id"] == request_id]
-    assert line["remote_addr"] == "127.0.0.1"
-    assert line["path"] == "/healthz" and line["status"] == 200
+    assert line["remote_addr"] == "127.0.0.1" and line["status"] == 429
 
 
 @pytest.mark.parametrize("supplied, kept", [
@@ -419,7 +452,11 @@ def run_burst(calls, until):
 
 
 def test_graceful_reload_during_a_burst_drops_no_request(client, stack):
-    client.register()
+    public_api_key = create_widget_client(stack, client.register()["id"])
+    started = start_conversation(Client(stack), public_api_key).json()
+    conversation_id = started["conversation"]["id"]
+    visitor = {"X-Visitor-Token": started["visitor_token"]}
+    messages = f"/api/public/conversations/{conversation_id}/messages"
     old_workers = stack.worker_pids()
     calls = {  # POSTs too: nginx never retries those, so a dropped one would show
         "me": lambda: client.get("/api/auth/me").status,
@@ -428,11 +465,24 @@ def test_graceful_reload_during_a_burst_drops_no_request(client, stack):
     }
 
     def reload_and_wait():
-        time.sleep(0.5)  # requests in flight on the old workers
-        os.kill(stack.gunicorn.pid, signal.SIGHUP)  # what `systemctl reload` sends
-        wait_until(lambda: (workers := stack.worker_pids()).isdisjoint(old_workers)
-                   and len(workers) == WORKERS, "new workers to replace the old", 30, stack.logs)
-        time.sleep(0.5)  # and requests served by the new ones
+        with ThreadPoolExecutor(1) as pool:
+            # A visitor's long-poll, waiting in an old worker when the reload comes.
+            long_poll = pool.submit(client.get, f"{messages}?after={started['messages'][0]['id']}"
+                                                f"&wait=25", headers=visitor)
+            time.sleep(0.5)
+            os.kill(stack.gunicorn.pid, signal.SIGHUP)  # what `systemctl reload` sends
+            wait_until(lambda: len(stack.worker_pids() - old_workers) == WORKERS,
+                       "new workers", 30, stack.logs)
+            time.sleep(2)  # the old worker keeps the long-poll waiting while it stops
+            # Posted through a new worker, the message wakes the long-poll in the old one.
+            reply = client.post(messages, {"body": "Still there?"}, headers=visitor)
+            assert reply.status == 201, reply.body
+            response = long_poll.result(timeout=30)
+        assert response.status == 200, response.body
+        assert [m["body"] for m in response.json()["items"]] == ["Still there?"]
+        wait_until(lambda: stack.worker_pids().isdisjoint(old_workers),
+                   "the old workers to exit", 30, stack.logs)
+        time.sleep(0.3)  # and requests served by the new workers only
 
     results = run_burst(calls, reload_and_wait)
     assert {name for name, _ in results} == set(calls)
