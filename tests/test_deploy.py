@@ -25,7 +25,6 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from psycopg.types.json import Json
 
 from chatconnect import migrate
 from chatconnect.localdb import LocalCluster
@@ -38,7 +37,7 @@ REPO = Path(__file__).resolve().parent.parent
 DEPLOY = REPO / "deploy"
 HOST = "chat.example.com"
 WORKERS = 2
-CONVERSATION_LIMIT = 3  # per client IP
+IP_LIMIT = 3  # conversations started and failed sign-ins per client IP
 SBIN_DIRS = ("/usr/sbin", "/usr/local/sbin", "/usr/local/nginx/sbin", "/opt/homebrew/bin")
 INSTALL_HINT = {
     "nginx": "install it with `apt-get install nginx-light` (Debian/Ubuntu) or `brew install nginx`",
@@ -183,7 +182,8 @@ class Stack:
             "SECRET_KEY": "deployment-test-secret",
             "CHATCONNECT_ENV": "production",
             "TRUSTED_PROXY_HOPS": "1",
-            "CONVERSATION_LIMIT_PER_IP": f"{CONVERSATION_LIMIT}/3600",
+            "CONVERSATION_LIMIT_PER_IP": f"{IP_LIMIT}/3600",
+            "LOGIN_LIMIT_PER_IP": f"{IP_LIMIT}/900",
             "DB_POOL_MIN_SIZE": "1",
             "DB_POOL_MAX_SIZE": "4",
             "DB_POOL_TIMEOUT": "1",
@@ -306,13 +306,10 @@ def client(stack):
     return Client(stack)
 
 
-def create_widget_client(stack, owner_id) -> str:
-    """A client (tenant) row made in the database; returns its public API key."""
-    public_api_key = "pk_" + uuid.uuid4().hex
-    with psycopg.connect(stack.database_url) as conn:
-        conn.execute("INSERT INTO clients (user_id, name, public_api_key, allowed_domains) "
-                     "VALUES (%s, 'Shop', %s, %s)", (owner_id, public_api_key, Json([])))
-    return public_api_key
+def create_client(client, name="Shop") -> dict:
+    response = client.post("/api/clients", {"name": name, "allowed_domains": []})
+    assert response.status == 201, response.body
+    return response.json()
 
 
 def start_conversation(client, public_api_key, headers=None):
@@ -349,19 +346,33 @@ def test_sign_up_sign_in_and_session_through_nginx(client, stack):
                                     "X-Forwarded-Host": "evil.example"})
     assert_error(response, 403, "forbidden")
 
+    created = create_client(client, "Round trip")
+    response = client.get(f"/api/clients/{created['id']}")
+    assert response.status == 200
+    assert response.json() == created
 
-def test_client_ip_is_the_one_nginx_saw_whatever_x_forwarded_for_says(client, stack):
-    public_api_key = create_widget_client(stack, client.register()["id"])
+
+def failed_sign_in(client, headers):
+    return client.post("/api/auth/login", {"username": unique_username(), "password": "wrong"},
+                       headers=headers)
+
+
+@pytest.mark.parametrize("limited", ["conversation", "sign-in"])
+def test_a_forged_x_forwarded_for_does_not_dodge_a_per_ip_limit(client, stack, limited):
+    if limited == "conversation":
+        client.register()
+        public_api_key = create_client(client)["public_api_key"]
+        attempt, status = (lambda headers: start_conversation(client, public_api_key, headers)), 201
+    else:
+        attempt, status = (lambda headers: failed_sign_in(client, headers)), 401
     forget_rate_limits(stack)
     try:
         # Each request claims another address; the app counts them all against nginx's view.
-        for n in range(CONVERSATION_LIMIT):
-            response = start_conversation(client, public_api_key,
-                                          {"X-Forwarded-For": f"203.0.113.{n}"})
-            assert response.status == 201, response.body
+        for n in range(IP_LIMIT):
+            response = attempt({"X-Forwarded-For": f"203.0.113.{n}"})
+            assert response.status == status, response.body
         request_id = uuid.uuid4().hex
-        response = start_conversation(client, public_api_key,
-                                      {"X-Forwarded-For": "198.51.100.7", "X-Request-ID": request_id})
+        response = attempt({"X-Forwarded-For": "198.51.100.7", "X-Request-ID": request_id})
         assert_error(response, 429, "rate_limited")
         assert int(response.headers["Retry-After"]) > 0
     finally:
@@ -452,8 +463,8 @@ def run_burst(calls, until):
 
 
 def test_graceful_reload_during_a_burst_drops_no_request(client, stack):
-    public_api_key = create_widget_client(stack, client.register()["id"])
-    started = start_conversation(Client(stack), public_api_key).json()
+    client.register()
+    started = start_conversation(Client(stack), create_client(client)["public_api_key"]).json()
     conversation_id = started["conversation"]["id"]
     visitor = {"X-Visitor-Token": started["visitor_token"]}
     messages = f"/api/public/conversations/{conversation_id}/messages"
@@ -461,7 +472,7 @@ def test_graceful_reload_during_a_burst_drops_no_request(client, stack):
     calls = {  # POSTs too: nginx never retries those, so a dropped one would show
         "me": lambda: client.get("/api/auth/me").status,
         "readyz": lambda: client.get("/readyz").status,
-        "register": lambda: client.post("/api/auth/register", {"username": "x"}).status,
+        "new client": lambda: client.post("/api/clients", {"name": "Burst"}).status,
     }
 
     def reload_and_wait():
@@ -486,7 +497,7 @@ def test_graceful_reload_during_a_burst_drops_no_request(client, stack):
 
     results = run_burst(calls, reload_and_wait)
     assert {name for name, _ in results} == set(calls)
-    expected = {"me": 200, "readyz": 200, "register": 422}
+    expected = {"me": 200, "readyz": 200, "new client": 201}
     assert [(name, status) for name, status in results if status != expected[name]] == []
 
 
@@ -500,8 +511,7 @@ def test_database_restart_gives_503_only_then_recovers(client, stack):
             responses = list(pool.map(lambda r: client.request(*r), requests))
         for response in responses:
             assert_error(response, 503, "service_unavailable")
-        # The process is up, only the database is not (probes send no cookie).
-        assert Client(stack).get("/healthz").status == 200
+        assert client.get("/healthz").status == 200  # the process is up, only the database is not
 
         # The 503 is logged by the app as a JSON line carrying the request id.
         request_id = responses[0].headers["X-Request-ID"]
