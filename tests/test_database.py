@@ -179,3 +179,16 @@ def test_database_outage_gives_503_and_the_app_recovers_by_itself(own_cluster, m
         assert wait_for_status(client, "/readyz", 200).status_code == 200
     finally:
         app.extensions["db_pool"].close()
+
+
+def test_app_started_while_the_database_is_down_serves_once_it_is_up(own_cluster):
+    from chatconnect import create_app
+    own_cluster.stop()
+    app = create_app(app_config(own_cluster.url("chatconnect"), DB_POOL_TIMEOUT="1"))
+    client = app.test_client()
+    try:
+        assert client.get("/readyz").status_code == 503
+        own_cluster.start()
+        assert wait_for_status(client, "/readyz", 200).status_code == 200
+    finally:
+        app.extensions["db_pool"].close()
