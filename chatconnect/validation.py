@@ -9,6 +9,9 @@ from flask import request
 from .errors import ApiError, validation_error
 
 UUID_PATTERN = re.compile(r"[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}")
+# Keys are `pk_` and URL-safe characters, and keys kept from the original application are
+# printable ASCII; anything else (NUL, spaces, very long) cannot be a key.
+PUBLIC_API_KEY_PATTERN = re.compile(r"[!-~]{1,200}")
 
 
 class Invalid(ValueError):
@@ -131,3 +134,9 @@ def query_value(name, check):
 
 def is_uuid(value: str) -> bool:
     return bool(UUID_PATTERN.fullmatch(value))
+
+
+def is_public_api_key(value: str) -> bool:
+    """Could `value` be a public API key? Other values are a 404 without asking the database,
+    which refuses some of them (NUL) with an error."""
+    return bool(PUBLIC_API_KEY_PATTERN.fullmatch(value))

@@ -207,10 +207,12 @@ def test_suspended_client_answers_404_on_every_visitor_route(visitor_client, dat
     assert [r.status_code for r in responses] == [404] * 5
 
 
-def test_unknown_public_key_is_404(visitor_client):
-    response = visitor_client.post("/api/public/widgets/pk_nope/conversations",
-                                   json={"message": "hi"})
-    assert response.status_code == 404 and error_code(response) == "not_found"
+@pytest.mark.parametrize("key", ["pk_nope", "%00", "pk_%00abc", "pk%20with%20space", "a" * 5000])
+def test_unknown_and_odd_public_keys_are_404(visitor_client, key):
+    url = f"/api/public/widgets/{key}/conversations"
+    responses = [visitor_client.post(url, json={"message": "hi"}), visitor_client.options(url)]
+    for response in responses:
+        assert response.status_code == 404 and error_code(response) == "not_found"
 
 
 def test_origin_check_and_cors_echo(visitor_client, owner, database_url):

@@ -5,7 +5,6 @@ JSON encoding, and no session work (see session_store)."""
 
 import hashlib
 import json
-import re
 
 from flask import Blueprint, Response, request
 from werkzeug.http import parse_etags
@@ -14,19 +13,17 @@ from ..db import single_statement
 from ..errors import not_found
 from ..origins import add_cors_headers, check_public_origin
 from ..repositories.clients import ClientRepository
+from ..validation import is_public_api_key
 
 bp = Blueprint("public", __name__, url_prefix="/api/public")
 bp.after_request(add_cors_headers)
 
-# Keys are `pk_` and URL-safe characters, and keys kept from the original application are
-# printable ASCII; anything else (NUL, spaces, very long) cannot be a key.
-KEY_SHAPE = re.compile(r"[!-~]{1,200}")
 CACHE_CONTROL = "public, max-age=60"
 
 
 def _allowed_widget(public_api_key: str):
     """The active client's widget for this key, if the request's Origin may use it."""
-    if not KEY_SHAPE.fullmatch(public_api_key):
+    if not is_public_api_key(public_api_key):
         raise not_found("widget")
     with single_statement() as conn:
         widget = ClientRepository(conn).get_public_widget_by_key(public_api_key)

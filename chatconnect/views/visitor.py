@@ -15,7 +15,7 @@ from ..origins import add_cors_headers, check_public_origin
 from ..repositories.conversations import ConversationRepository
 from ..repositories.messages import MessageRepository
 from ..session_store import hash_secret
-from ..validation import is_uuid, nullable, parse_body, text
+from ..validation import is_public_api_key, is_uuid, nullable, parse_body, text
 from .conversations import (MESSAGE_BODY, conversation_json, message_json, message_list,
                             message_query, messages_after)
 
@@ -32,6 +32,8 @@ NO_AUTOMATIC_OPTIONS = {"provide_automatic_options": False}
 
 
 def _active_client(conn, public_api_key: str):
+    if not is_public_api_key(public_api_key):
+        raise not_found("widget")
     client = ConversationRepository(conn).active_client_by_public_key(public_api_key)
     if client is None:
         raise not_found("widget")
