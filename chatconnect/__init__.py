@@ -21,6 +21,9 @@ def create_app(config: Mapping[str, str] | None = None) -> Flask:
     except ConfigError as error:
         raise SystemExit(f"chatconnect: configuration error: {error}") from None
     app = Flask(__name__)
+    # Werkzeug answers "//" in a path (an empty id) with an HTML redirect to another resource;
+    # without merging it is an unknown path, a JSON 404 like any other.
+    app.url_map.merge_slashes = False
     app.config.update(settings, MAX_CONTENT_LENGTH=MAX_BODY_BYTES)
     app.json.sort_keys = False
     logs.init_app(app)

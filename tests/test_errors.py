@@ -16,6 +16,18 @@ def test_unknown_path_is_json_404(client):
     assert_error(client.get("/nope"), 404, "not_found")
 
 
+@pytest.mark.parametrize("method, path", [
+    ("GET", "/api/clients//widget"),
+    ("PATCH", "/api/clients//widget"),
+    ("GET", "/api/clients/%2F/conversations"),
+    ("OPTIONS", "/api/public/widgets//conversations"),
+    ("GET", "/api//auth/me"),
+    ("GET", "/healthz/"),
+])
+def test_an_empty_path_segment_is_json_404_not_a_redirect(client, method, path):
+    assert_error(client.open(path, method=method), 404, "not_found")
+
+
 def test_wrong_method_is_json_405_with_allow(client):
     response = client.delete("/healthz")
     assert_error(response, 405, "method_not_allowed")
