@@ -1,9 +1,10 @@
 """The API document: served as JSON, naming exactly the routes the app serves, and true.
 
 "True" is checked by schemathesis, which fuzzes every documented operation in-process with
-schema-valid and schema-invalid requests, anonymously and as a signed-in user, and checks each
-answer against the document: no server errors, documented status codes, content types, headers
-and response schemas, invalid data rejected, valid data accepted, authentication enforced."""
+schema-valid and schema-invalid requests (anonymously, signed in with the session cookie, and
+as the owner of a real client and conversation with a bearer token) and checks each answer
+against the document: no server errors, documented status codes, content types, headers and
+response schemas, invalid data rejected, valid data accepted, authentication enforced."""
 
 import re
 
@@ -14,7 +15,7 @@ from hypothesis import HealthCheck, settings
 from schemathesis.specs.openapi.checks import ignored_auth, missing_required_header
 
 from chatconnect.session_store import COOKIE_NAME
-from chatconnect.validation import is_uuid
+from chatconnect.validation import is_public_api_key, is_uuid
 from chatconnect.views.ops import api_document
 
 from .conftest import PASSWORD
@@ -145,8 +146,8 @@ class AppUnderTest:
             case.headers["X-Visitor-Token"] = self.visitor_token
         for name, value in case.path_parameters.items():
             # Only schema-valid values: an invalid one must stay invalid.
-            valid = is_uuid(value) if name.endswith("_id") else isinstance(value, str) and value
-            if name in self.path_ids and valid:
+            valid = is_uuid if name.endswith("_id") else is_public_api_key
+            if name in self.path_ids and isinstance(value, str) and valid(value):
                 case.path_parameters[name] = self.path_ids[name]
         wait = str(case.query.get("wait", ""))
         if wait.isascii() and wait.isdigit() and 1 < int(wait) <= 25:
