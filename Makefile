@@ -12,6 +12,9 @@ $(INSTALLED): setup.cfg pyproject.toml
 	$(PYTHON3) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[dev]'
+	@# No PostgreSQL server on the machine: use the one bundled in a Python package.
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null \
+		|| $(PY) -m pip install --quiet 'pgserver>=0.1.4,<0.2'
 	@touch $@
 
 run: $(INSTALLED)

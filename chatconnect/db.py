@@ -11,6 +11,8 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 
 log = logging.getLogger(__name__)
 
+READY_TIMEOUT = 2  # seconds; a readiness probe should answer before the prober gives up
+
 
 def _configure(conn: psycopg.Connection) -> None:
     # Columns of the original schema are `timestamp without time zone` holding UTC.
@@ -48,7 +50,7 @@ def transaction():
 
 def is_ready() -> bool:
     try:
-        with transaction() as conn:
+        with current_app.extensions["db_pool"].connection(timeout=READY_TIMEOUT) as conn:
             conn.execute("SELECT 1")
         return True
     except (PoolTimeout, psycopg.OperationalError):
