@@ -2,6 +2,7 @@
 
 import atexit
 import logging
+import select
 from contextlib import contextmanager
 
 import psycopg
@@ -20,6 +21,18 @@ def _configure(conn: psycopg.Connection) -> None:
     conn.commit()
 
 
+def _check(conn: psycopg.Connection) -> None:
+    """Make sure a connection the pool hands out still works, without a round trip per request.
+
+    The server sends nothing on an idle connection unless it is going away (a restart or an
+    ended backend writes an error and closes the socket), so only a connection with something
+    to read is pinged; a dead one then fails the ping and the pool replaces it."""
+    poller = select.poll()
+    poller.register(conn.fileno(), select.POLLIN)
+    if poller.poll(0):
+        ConnectionPool.check_connection(conn)
+
+
 def init_app(app) -> None:
     """Open this process's pool. Called by the factory, so each gunicorn worker has its own."""
     pool = ConnectionPool(
@@ -28,7 +41,7 @@ def init_app(app) -> None:
         min_size=app.config["DB_POOL_MIN_SIZE"],
         max_size=app.config["DB_POOL_MAX_SIZE"],
         timeout=app.config["DB_POOL_TIMEOUT"],
-        check=ConnectionPool.check_connection,
+        check=_check,
         configure=_configure,
         kwargs={"row_factory": dict_row},
         name="chatconnect",
