@@ -22,7 +22,10 @@ def create_app(config: Mapping[str, str] | None = None) -> Flask:
     except ConfigError as error:
         raise SystemExit(f"chatconnect: configuration error: {error}") from None
     app = Flask(__name__)
-    app.config.update(settings, MAX_CONTENT_LENGTH=MAX_BODY_BYTES, JSON_SORT_KEYS=False)
+    app.config.update(settings, MAX_CONTENT_LENGTH=MAX_BODY_BYTES)
+    # Keys in the order the serializers write them; sorting every object costs a fifth of
+    # the encoding time of a page. (Flask 3 ignores the JSON_SORT_KEYS setting.)
+    app.json.sort_keys = False
     logging.basicConfig(level=settings["LOG_LEVEL"])
     if settings["TRUSTED_PROXY_HOPS"]:
         hops = settings["TRUSTED_PROXY_HOPS"]
