@@ -120,9 +120,11 @@ def parse_args():
     parser.add_argument("--threads", type=int, default=1, help="wrk threads (default 1)")
     parser.add_argument("--connections", type=int,
                         help="wrk connections (default: gunicorn workers × threads)")
-    parser.add_argument("--profile", action="store_true",
-                        help="record each measured case with py-spy into bench/results/ "
-                             "(slows the server: the figures of such a run are not comparable)")
+    parser.add_argument("--profile", nargs="?", const="wall", choices=("wall", "gil"),
+                        help="record each measured case with py-spy into bench/results/: "
+                             "'wall' (the default) samples busy threads, waits on PostgreSQL "
+                             "included; 'gil' only threads running Python. It slows the "
+                             "server: the figures of such a run are not comparable")
     args = parser.parse_args()
     if min(args.clients, args.duration, args.rounds, args.threads) < 1 or args.warmup < 0:
         parser.error("--clients, --duration, --rounds and --threads must be positive")
@@ -393,8 +395,8 @@ def measure(case: Case, server: Server, work_dir: Path, args, wrk_threads: int,
     print(f"({case.name}) {case.title}: warming up", flush=True)
     if args.warmup:
         wrk(server, requests_file, wrk_threads, connections, args.warmup)
-    profiler = start_profiler(server, args.duration,
-                              f"{timestamp}-{case.name}-{round_number}") if args.profile else None
+    profiler = start_profiler(server, args.duration, f"{timestamp}-{case.name}-{round_number}",
+                              args.profile) if args.profile else None
     with PeakMemory(server) as memory:
         figures = wrk(server, requests_file, wrk_threads, connections, args.duration)
     if profiler:
@@ -446,7 +448,7 @@ def wrk(server: Server, requests_file: Path, threads: int, connections: int,
     return figures
 
 
-def start_profiler(server: Server, seconds: int, name: str):
+def start_profiler(server: Server, seconds: int, name: str, mode: str):
     py_spy = shutil.which("py-spy") or shutil.which("py-spy", path=str(Path(sys.executable).parent))
     if not py_spy:
         raise BenchError("--profile needs py-spy: .venv/bin/pip install py-spy")
@@ -455,7 +457,7 @@ def start_profiler(server: Server, seconds: int, name: str):
     print(f"    profiling into {output.relative_to(ROOT)}", flush=True)
     return subprocess.Popen([py_spy, "record", "--pid", str(server.process.pid), "--subprocesses",
                              "--duration", str(seconds), "--format", "raw", "--nonblocking",
-                             "--output", str(output)],
+                             *(["--gil"] if mode == "gil" else []), "--output", str(output)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
@@ -506,7 +508,7 @@ def build_report(args, timestamp, seed_seconds, workers, threads, wrk_threads, c
                      "threads": threads},
         "wrk": {"threads": wrk_threads, "connections": connections,
                 "duration_s": args.duration, "warmup_s": args.warmup, "rounds": args.rounds},
-        "profiled": args.profile,
+        "profiled": args.profile or False,
         "cases": [results[case.name] for case in CASES],
         "targets": targets,
         "errors": errors,
