@@ -113,9 +113,20 @@ def query_integer(name, default, minimum, maximum):
     raw = request.args.get(name)
     if raw is None:
         return default
-    if not re.fullmatch(r"\d{1,12}", raw) or not minimum <= int(raw) <= maximum:
+    if not re.fullmatch(r"[0-9]{1,19}", raw) or not minimum <= int(raw) <= maximum:
         raise validation_error({name: f"must be a whole number from {minimum} to {maximum}"})
     return int(raw)
+
+
+def query_value(name, check):
+    """A query parameter passed through a field check (e.g. `text`, `one_of`), or None."""
+    raw = request.args.get(name)
+    if raw is None:
+        return None
+    try:
+        return check(raw)
+    except Invalid as error:
+        raise validation_error({name: str(error)}) from None
 
 
 def is_uuid(value: str) -> bool:

@@ -70,6 +70,9 @@ def make_app(database_url):
 
     yield make
     for app in apps:
+        listener = app.extensions.get("message_listener")
+        if listener is not None:
+            listener.stop()
         app.extensions["db_pool"].close()
 
 

@@ -1,0 +1,43 @@
+"""The messages table. Inserting a row NOTIFYs `chatconnect_messages` (a trigger in the schema),
+which wakes the long-polls of its conversation in every process."""
+
+MESSAGE_COLUMNS = "id, conversation_id, sender, body, created_at"
+
+INSERT_MESSAGE = f"""
+INSERT INTO messages (conversation_id, sender, body)
+VALUES (%(conversation_id)s, %(sender)s, %(body)s)
+RETURNING {MESSAGE_COLUMNS}"""
+
+SELECT_AFTER = f"""
+SELECT {MESSAGE_COLUMNS} FROM messages
+WHERE conversation_id = %(conversation_id)s AND id > %(after)s
+ORDER BY id
+LIMIT %(limit)s"""
+
+SELECT_LATEST = f"""
+SELECT {MESSAGE_COLUMNS} FROM (
+    SELECT {MESSAGE_COLUMNS} FROM messages
+    WHERE conversation_id = %(conversation_id)s
+    ORDER BY id DESC
+    LIMIT %(limit)s
+) latest
+ORDER BY id"""
+
+
+class MessageRepository:
+    def __init__(self, conn):
+        self.conn = conn
+
+    def create(self, conversation_id, sender: str, body: str):
+        return self.conn.execute(INSERT_MESSAGE, {
+            "conversation_id": conversation_id, "sender": sender, "body": body}).fetchone()
+
+    def list_after(self, conversation_id, after: int, limit: int):
+        """Up to `limit` messages with an id greater than `after`, oldest first."""
+        return self.conn.execute(SELECT_AFTER, {
+            "conversation_id": conversation_id, "after": after, "limit": limit}).fetchall()
+
+    def list_latest(self, conversation_id, limit: int):
+        """The latest `limit` messages, oldest first."""
+        return self.conn.execute(SELECT_LATEST, {
+            "conversation_id": conversation_id, "limit": limit}).fetchall()

@@ -1,0 +1,111 @@
+"""The visitor side of conversations, called by the widget from customer sites.
+
+Public routes: no cookie and no token, an origin check against the client's allowed domains,
+CORS echo, explicit preflights. The visitor proves who they are with the `X-Visitor-Token`
+returned when the conversation started; anything wrong with it is a plain 404."""
+
+import secrets
+
+from flask import Blueprint, current_app, request
+
+from .. import ratelimit
+from ..db import transaction
+from ..errors import ApiError, not_found
+from ..origins import add_cors_headers, check_public_origin
+from ..repositories.conversations import ConversationRepository
+from ..repositories.messages import MessageRepository
+from ..session_store import hash_secret
+from ..validation import is_uuid, nullable, parse_body, text
+from .conversations import (MESSAGE_BODY, conversation_json, message_json, message_list,
+                            message_query, messages_after)
+
+bp = Blueprint("visitor", __name__, url_prefix="/api/public")
+bp.after_request(add_cors_headers)
+
+# JSON Schema's (ECMAScript's) \s, spelled out: Python's differs at the edges.
+WHITESPACE = r"\t\n\v\f\r \u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff"
+EMAIL_PART = rf"[^@{WHITESPACE}\x00]+"
+VISITOR_NAME = nullable(text(1, 100))
+VISITOR_EMAIL = nullable(text(1, 254, pattern=rf"{EMAIL_PART}@{EMAIL_PART}\.{EMAIL_PART}",
+                              pattern_message="must be an email address like name@example.com"))
+NO_AUTOMATIC_OPTIONS = {"provide_automatic_options": False}
+
+
+def _active_client(conn, public_api_key: str):
+    client = ConversationRepository(conn).active_client_by_public_key(public_api_key)
+    if client is None:
+        raise not_found("widget")
+    check_public_origin(client["allowed_domains"])
+    return client
+
+
+def _visitor_conversation(conn, conversation_id: str):
+    """The conversation of the request's visitor token, after the origin check."""
+    token = request.headers.get("X-Visitor-Token")
+    if not token or not is_uuid(conversation_id):
+        raise not_found("conversation")
+    conversation = ConversationRepository(conn).get_for_visitor(conversation_id,
+                                                                hash_secret(token))
+    if conversation is None:
+        raise not_found("conversation")
+    check_public_origin(conversation["allowed_domains"])
+    return conversation
+
+
+@bp.post("/widgets/<public_api_key>/conversations", **NO_AUTOMATIC_OPTIONS)
+def create_conversation(public_api_key):
+    visitor_token = secrets.token_urlsafe(32)
+    with transaction() as conn:
+        client = _active_client(conn, public_api_key)
+        body = parse_body({"message": MESSAGE_BODY, "visitor_name": VISITOR_NAME,
+                           "visitor_email": VISITOR_EMAIL}, required=("message",))
+        ratelimit.enforce(conn, f"conversations:ip:{request.remote_addr}",
+                          current_app.config["CONVERSATION_LIMIT_PER_IP"])
+        conversation = ConversationRepository(conn).create(
+            client["id"], body.get("visitor_name"), body.get("visitor_email"),
+            hash_secret(visitor_token))
+        message = MessageRepository(conn).create(conversation["id"], "visitor", body["message"])
+    return {"conversation": conversation_json(conversation), "visitor_token": visitor_token,
+            "messages": [message_json(message)]}, 201
+
+
+@bp.route("/widgets/<public_api_key>/conversations", methods=["OPTIONS"])
+def preflight_conversations(public_api_key):
+    with transaction() as conn:
+        _active_client(conn, public_api_key)
+    return "", 204
+
+
+@bp.get("/conversations/<conversation_id>/messages", **NO_AUTOMATIC_OPTIONS)
+def list_visitor_messages(conversation_id):
+    with transaction() as conn:
+        conversation = _visitor_conversation(conn, conversation_id)
+        after, wait = message_query()
+        rows = messages_after(conn, conversation["id"], after)
+    return message_list(conversation["id"], after, wait, rows)
+
+
+@bp.post("/conversations/<conversation_id>/messages", **NO_AUTOMATIC_OPTIONS)
+def create_visitor_message(conversation_id):
+    with transaction() as conn:
+        conversation = _visitor_conversation(conn, conversation_id)
+        body = parse_body({"body": MESSAGE_BODY}, required=("body",))
+        ratelimit.enforce(conn, f"visitor-messages:ip:{request.remote_addr}",
+                          current_app.config["VISITOR_MESSAGE_LIMIT_PER_IP"])
+        if not ConversationRepository(conn).record_visitor_message(conversation["id"]):
+            raise ApiError(409, "conflict", "this conversation is closed")
+        message = MessageRepository(conn).create(conversation["id"], "visitor", body["body"])
+    return message_json(message), 201
+
+
+@bp.route("/conversations/<conversation_id>/messages", methods=["OPTIONS"])
+def preflight_messages(conversation_id):
+    if not is_uuid(conversation_id):
+        raise not_found("conversation")
+    with transaction() as conn:
+        allowed_domains = ConversationRepository(conn).allowed_domains_for_preflight(
+            conversation_id)
+    if allowed_domains is None:
+        raise not_found("conversation")
+    check_public_origin(allowed_domains)
+    return "", 204
