@@ -5,9 +5,17 @@ import psycopg
 from flask import current_app
 from flask.cli import AppGroup, FlaskGroup
 
-from . import migrate
+from . import migrate, passwords
+from .db import transaction
+from .errors import ApiError
+from .repositories.sessions import SessionRepository
+from .repositories.users import UserRepository
+from .validation import parse_fields
+from .views.auth import PASSWORD, USERNAME
 
 db_cli = AppGroup("db", help="Database schema.")
+sessions_cli = AppGroup("sessions", help="Sign-in sessions.")
+users_cli = AppGroup("users", help="User accounts.")
 
 
 @db_cli.command("upgrade")
@@ -20,8 +28,38 @@ def db_upgrade():
     click.echo("applied: " + ", ".join(applied) if applied else "schema is up to date")
 
 
+@sessions_cli.command("purge")
+def sessions_purge():
+    """Delete expired sessions (and those left by the original application)."""
+    with transaction() as conn:
+        deleted = SessionRepository(conn).purge_expired()
+    click.echo(f"deleted {deleted} expired session{'' if deleted == 1 else 's'}")
+
+
+@users_cli.command("create")
+@click.option("--username", prompt=True, help="3-64 letters, digits, '_', '.' or '-'.")
+@click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True,
+              help="8-1024 characters; asked for (hidden) when left out.")
+def users_create(username, password):
+    """Create a user account, with the same rules as sign-up."""
+    try:
+        parse_fields({"username": username, "password": password},
+                     {"username": USERNAME, "password": PASSWORD})
+    except ApiError as error:
+        raise click.ClickException(
+            "; ".join(f"{name} {problem}" for name, problem in error.fields.items())) from None
+    password_hash = passwords.hash_password(password)
+    with transaction() as conn:
+        user = UserRepository(conn).create(username, password_hash)
+    if user is None:
+        raise click.ClickException(f"the username {username!r} is taken")
+    click.echo(f"created user {user.username} ({user.id})")
+
+
 def init_app(app) -> None:
     app.cli.add_command(db_cli)
+    app.cli.add_command(sessions_cli)
+    app.cli.add_command(users_cli)
 
 
 def main():

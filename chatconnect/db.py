@@ -46,9 +46,13 @@ def init_app(app) -> None:
         kwargs={"row_factory": dict_row},
         name="chatconnect",
     )
+    # Not open(wait=True): on a timeout it closes the pool for good, and a worker started while
+    # the database is away must recover when it comes back.
+    pool.open()
     try:
-        pool.open(wait=True, timeout=app.config["DB_POOL_TIMEOUT"])
-    except PoolTimeout:
+        with pool.connection(timeout=app.config["DB_POOL_TIMEOUT"]) as conn:
+            conn.execute("SELECT 1")
+    except (PoolTimeout, psycopg.OperationalError):
         log.error("database not reachable yet; answering 503 until it is")
     app.extensions["db_pool"] = pool
     atexit.register(pool.close)

@@ -2,14 +2,19 @@
 
 The cookie carries a random 256-bit id; the table keeps only its SHA-256 digest. Only signed-in
 sessions are stored. A cookie the server cannot find (made up, expired, signed out) is never
-adopted: the browser is told to drop it, and signing in always issues a fresh id."""
+adopted: the browser is told to drop it, and signing in always issues a fresh id.
+
+Requests that carry a bearer token, and routes that never need a user (the public widget API,
+health probes), do not read the cookie at all."""
 
 import hashlib
 import secrets
 from datetime import UTC, datetime, timedelta
 
-from flask import g, request
+import psycopg
+from flask import g, request, session
 from flask.sessions import SessionInterface, SessionMixin
+from psycopg_pool import PoolTimeout
 from werkzeug.datastructures import CallbackDict
 
 from .db import transaction
@@ -17,6 +22,8 @@ from .repositories.sessions import SessionRepository
 
 COOKIE_NAME = "chatconnect_session"
 TOUCH_INTERVAL = timedelta(minutes=1)
+SIGNED_IN_PREFIX = "/api/"
+PUBLIC_PREFIX = "/api/public/"
 
 
 def hash_secret(value: str) -> str:
@@ -24,17 +31,31 @@ def hash_secret(value: str) -> str:
     return hashlib.sha256(value.encode()).hexdigest()
 
 
+def is_bearer_request(request) -> bool:
+    """Whether the request authenticates with `Authorization: Bearer …` (and not the cookie)."""
+    scheme = request.headers.get("Authorization", "").split(" ", 1)[0]
+    return scheme.lower() == "bearer"
+
+
+def _uses_cookie(request) -> bool:
+    path = request.path
+    return (path.startswith(SIGNED_IN_PREFIX) and not path.startswith(PUBLIC_PREFIX)
+            and not is_bearer_request(request))
+
+
 class ServerSession(CallbackDict, SessionMixin):
-    def __init__(self, data=None, sid=None, last_seen_at=None):
+    def __init__(self, data=None, sid=None, last_seen_at=None, public_id=None):
         def on_update(self):
             self.modified = True
         super().__init__(data or {}, on_update)
         self.sid = sid
+        self.public_id = public_id  # the row's id column, shown in the session list
         self.last_seen_at = last_seen_at
         self.modified = False
         self.new_sid = False
         self.ended = False
         self.drop_cookie = False
+        self.load_error = None
 
 
 def start(conn, session: ServerSession, user_id: str, user_agent: str | None, config) -> str:
@@ -46,17 +67,30 @@ def start(conn, session: ServerSession, user_id: str, user_agent: str | None, co
         repo.delete(hash_secret(session.sid))
     session.sid = secrets.token_urlsafe(32)
     session.new_sid = True
-    return repo.create(hash_secret(session.sid), dict(session), user_id, user_agent,
-                       config["SESSION_IDLE_TIMEOUT"], config["SESSION_MAX_LIFETIME"])
+    session.public_id = str(repo.create(
+        hash_secret(session.sid), dict(session), user_id, user_agent,
+        config["SESSION_IDLE_TIMEOUT"], config["SESSION_MAX_LIFETIME"]))
+    return session.public_id
 
 
 def end(conn, session: ServerSession) -> None:
-    """Delete the current session's row; the response drops the cookie."""
-    if session.sid:
-        SessionRepository(conn).delete(hash_secret(session.sid))
+    """Delete the current session's row; the response drops the cookie.
+
+    Without a stored session (a bearer-token request) there is nothing to end."""
+    if not session.sid:
+        return
+    SessionRepository(conn).delete(hash_secret(session.sid))
     session.clear()
     session.sid = None
+    session.public_id = None
     session.ended = True
+
+
+def raise_load_error() -> None:
+    """Before each request: if the database could not be asked for the session, fail the
+    request here, where the error handlers answer 503."""
+    if session.load_error is not None:
+        raise session.load_error
 
 
 def cookie_name(app) -> str:
@@ -66,21 +100,32 @@ def cookie_name(app) -> str:
 class PostgresSessionInterface(SessionInterface):
     def open_session(self, app, request):
         sid = request.cookies.get(cookie_name(app))
-        if not sid:
+        if not sid or not _uses_cookie(request):
             return ServerSession()
-        with transaction() as conn:
-            row = SessionRepository(conn).get_live(hash_secret(sid))
+        try:
+            with transaction() as conn:
+                row = SessionRepository(conn).get_live(hash_secret(sid))
+        except (PoolTimeout, psycopg.OperationalError) as error:
+            # Raised outside a view this would be a bare 500; see raise_load_error.
+            session = ServerSession()
+            session.load_error = error
+            return session
         if row is None:
             session = ServerSession()
             session.drop_cookie = True
             return session
         # The user row comes with the session, so the user loader needs no second query.
         g.session_user_row = row
-        return ServerSession(row["sess"], sid=sid, last_seen_at=row["last_seen_at"])
+        return ServerSession(row["sess"], sid=sid, last_seen_at=row["last_seen_at"],
+                             public_id=str(row["id"]))
 
     def save_session(self, app, session: ServerSession, response):
         name = cookie_name(app)
         secure = app.config["ENV"] != "development" or request.is_secure
+        if (session.new_sid or session.ended) and response.status_code >= 400:
+            # The request failed, so its transaction was rolled back: the session it started
+            # or ended never was, and the browser keeps the one it has.
+            return
         if session.ended or session.drop_cookie and not session.new_sid:
             response.delete_cookie(name, path="/", secure=secure, httponly=True, samesite="Lax")
             return

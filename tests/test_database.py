@@ -181,6 +181,19 @@ def test_database_outage_gives_503_and_the_app_recovers_by_itself(own_cluster, m
         app.extensions["db_pool"].close()
 
 
+def test_app_started_while_the_database_is_down_serves_once_it_is_up(own_cluster):
+    from chatconnect import create_app
+    own_cluster.stop()
+    app = create_app(app_config(own_cluster.url("chatconnect"), DB_POOL_TIMEOUT="1"))
+    client = app.test_client()
+    try:
+        assert client.get("/readyz").status_code == 503
+        own_cluster.start()
+        assert wait_for_status(client, "/readyz", 200).status_code == 200
+    finally:
+        app.extensions["db_pool"].close()
+
+
 def test_a_pooled_connection_the_server_ended_is_replaced_before_a_request_uses_it(
         make_app, database_url):
     app = make_app(DB_POOL_MIN_SIZE="1", DB_POOL_MAX_SIZE="1")

@@ -18,6 +18,8 @@ WHERE key = %(key)s AND window_start > now() - make_interval(secs => %(window)s)
 
 DELETE = "DELETE FROM rate_limits WHERE key = %(key)s"
 
+RELEASE = "UPDATE rate_limits SET hits = greatest(hits - 1, 0) WHERE key = %(key)s"
+
 
 class RateLimitRepository:
     def __init__(self, conn):
@@ -34,3 +36,7 @@ class RateLimitRepository:
 
     def reset(self, key: str) -> None:
         self.conn.execute(DELETE, {"key": key})
+
+    def release(self, key: str) -> None:
+        """Take back one hit (one that turned out not to count, e.g. a successful sign-in)."""
+        self.conn.execute(RELEASE, {"key": key})

@@ -26,15 +26,16 @@ DELETE_SESSION = "DELETE FROM session WHERE sid = %(sid_hash)s"
 
 DELETE_SESSION_FOR_USER = "DELETE FROM session WHERE id = %(id)s AND user_id = %(user_id)s"
 
-DELETE_OTHER_SESSIONS = """
-DELETE FROM session WHERE user_id = %(user_id)s AND sid IS DISTINCT FROM %(keep_sid_hash)s"""
+DELETE_SESSIONS_FOR_USER = "DELETE FROM session WHERE user_id = %(user_id)s"
 
 SELECT_LIVE_SESSIONS_FOR_USER = """
-SELECT id, sid, created_at, last_seen_at, user_agent FROM session
+SELECT id, created_at, last_seen_at, user_agent FROM session
 WHERE user_id = %(user_id)s AND expire > (now() AT TIME ZONE 'UTC')
 ORDER BY last_seen_at DESC, id"""
 
-DELETE_EXPIRED = "DELETE FROM session WHERE expire <= (now() AT TIME ZONE 'UTC')"
+# Rows without a user come from the original application; nothing can ever use them again.
+DELETE_EXPIRED = """
+DELETE FROM session WHERE expire <= (now() AT TIME ZONE 'UTC') OR user_id IS NULL"""
 
 
 class SessionRepository:
@@ -61,11 +62,12 @@ class SessionRepository:
         cursor = self.conn.execute(DELETE_SESSION_FOR_USER, {"id": session_id, "user_id": user_id})
         return cursor.rowcount == 1
 
-    def delete_others(self, user_id: str, keep_sid_hash: str | None) -> None:
-        self.conn.execute(DELETE_OTHER_SESSIONS, {"user_id": user_id, "keep_sid_hash": keep_sid_hash})
+    def delete_all_for_user(self, user_id: str) -> int:
+        return self.conn.execute(DELETE_SESSIONS_FOR_USER, {"user_id": user_id}).rowcount
 
     def list_live_for_user(self, user_id: str):
         return self.conn.execute(SELECT_LIVE_SESSIONS_FOR_USER, {"user_id": user_id}).fetchall()
 
     def purge_expired(self) -> int:
+        """Delete expired sessions; returns how many."""
         return self.conn.execute(DELETE_EXPIRED).rowcount

@@ -5,8 +5,10 @@ from datetime import datetime
 
 from flask_login import UserMixin
 
+# Any unique violation (the name, or the name in any case) means the username is taken.
 INSERT_USER = """
 INSERT INTO users (username, password) VALUES (%(username)s, %(password_hash)s)
+ON CONFLICT DO NOTHING
 RETURNING id, username, created_at"""
 
 SELECT_USER_BY_ID = "SELECT id, username, created_at FROM users WHERE id = %(id)s"
@@ -17,9 +19,9 @@ FROM users WHERE lower(username) = lower(%(username)s)"""
 
 SELECT_PASSWORD_HASH = "SELECT password AS password_hash FROM users WHERE id = %(id)s"
 
-UPDATE_PASSWORD = "UPDATE users SET password = %(password_hash)s WHERE id = %(id)s"
-
-USERNAME_TAKEN = "SELECT 1 FROM users WHERE lower(username) = lower(%(username)s)"
+# Only if the hash is still the one that was checked, so that a concurrent change is never undone.
+REPLACE_PASSWORD_HASH = """
+UPDATE users SET password = %(new_hash)s WHERE id = %(id)s AND password = %(old_hash)s"""
 
 
 @dataclass(frozen=True)
@@ -37,16 +39,15 @@ class UserRepository:
     def __init__(self, conn):
         self.conn = conn
 
-    def create(self, username: str, password_hash: str) -> User:
-        return user_from_row(self.conn.execute(
-            INSERT_USER, {"username": username, "password_hash": password_hash}).fetchone())
+    def create(self, username: str, password_hash: str) -> User | None:
+        """The new user, or None when the username is taken (in any letter case)."""
+        row = self.conn.execute(
+            INSERT_USER, {"username": username, "password_hash": password_hash}).fetchone()
+        return user_from_row(row) if row else None
 
     def get(self, user_id: str) -> User | None:
         row = self.conn.execute(SELECT_USER_BY_ID, {"id": user_id}).fetchone()
         return user_from_row(row) if row else None
-
-    def username_taken(self, username: str) -> bool:
-        return self.conn.execute(USERNAME_TAKEN, {"username": username}).fetchone() is not None
 
     def get_credentials(self, username: str):
         """(User, password hash) for a username matched case-insensitively, or None."""
@@ -57,5 +58,8 @@ class UserRepository:
         row = self.conn.execute(SELECT_PASSWORD_HASH, {"id": user_id}).fetchone()
         return row["password_hash"] if row else None
 
-    def set_password_hash(self, user_id: str, password_hash: str) -> None:
-        self.conn.execute(UPDATE_PASSWORD, {"id": user_id, "password_hash": password_hash})
+    def replace_password_hash(self, user_id: str, old_hash: str, new_hash: str) -> bool:
+        """Store new_hash if the stored hash is still old_hash; False if it changed meanwhile."""
+        cursor = self.conn.execute(REPLACE_PASSWORD_HASH,
+                                   {"id": user_id, "old_hash": old_hash, "new_hash": new_hash})
+        return cursor.rowcount == 1
