@@ -10,7 +10,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from . import auth, db, errors
 from .config import ConfigError, load_settings
 from .views import auth as auth_views
-from .views import conversations, ops, visitor
+from .views import clients, conversations, ops, public, visitor
 
 MAX_BODY_BYTES = 64 * 1024
 
@@ -34,6 +34,8 @@ def create_app(config: Mapping[str, str] | None = None) -> Flask:
     auth.init_app(app)
     app.register_blueprint(ops.bp)
     app.register_blueprint(auth_views.bp)
+    app.register_blueprint(clients.bp)
+    app.register_blueprint(public.bp)
     app.register_blueprint(conversations.bp)
     app.register_blueprint(visitor.bp)
 

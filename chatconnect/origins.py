@@ -9,7 +9,7 @@ from .errors import ApiError
 from .validation import Invalid
 
 LABEL = r"(?!-)[a-z0-9-]{1,63}(?<!-)"
-PATTERN = re.compile(rf"(\*\.)?({LABEL}(?:\.{LABEL})*)(?::(\d{{1,5}}))?")
+PATTERN = re.compile(rf"(\*\.)?({LABEL}(?:\.{LABEL})*)(?::([1-9][0-9]{{0,4}}))?")
 DEFAULT_PORTS = {"http": 80, "https": 443}
 PREFLIGHT_HEADERS = {
     "Access-Control-Allow-Methods": "GET, POST, OPTIONS",
@@ -27,7 +27,7 @@ def normalize_domain_pattern(value) -> str:
                       "(internationalised names in punycode)")
     pattern = value.lower()
     match = PATTERN.fullmatch(pattern)
-    if not match or len(match[2]) > 253 or (match[3] and not 0 < int(match[3]) < 65536):
+    if not match or len(pattern) > 253 or (match[3] and int(match[3]) > 65535):
         raise Invalid("must be a host name such as example.com or *.example.com, "
                       "optionally with :port, and no scheme or path")
     return pattern
@@ -39,7 +39,8 @@ def _origin_host_port(origin: str):
         port = parts.port
     except ValueError:
         return None
-    if parts.scheme not in DEFAULT_PORTS or not parts.hostname or parts.path or parts.query:
+    if (parts.scheme not in DEFAULT_PORTS or not parts.hostname or "@" in parts.netloc
+            or parts.path or parts.query or parts.fragment):
         return None
     return parts.hostname.lower(), port or DEFAULT_PORTS[parts.scheme]
 

@@ -22,6 +22,8 @@ from .repositories.sessions import SessionRepository
 
 COOKIE_NAME = "chatconnect_session"
 TOUCH_INTERVAL = timedelta(minutes=1)
+# Only signed-in API routes read the cookie: probes and the routes called from customer sites
+# (which take no cookie) never look a session up.
 SIGNED_IN_PREFIX = "/api/"
 PUBLIC_PREFIX = "/api/public/"
 

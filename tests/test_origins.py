@@ -18,7 +18,8 @@ def test_patterns_are_normalized(value, expected):
 @pytest.mark.parametrize("value", [
     "", " ", "https://example.com", "example.com/path", "exa mple.com", "example.com:0",
     "example.com:99999", "*.", "*example.com", "example..com", "-example.com", "a.*.com",
-    "example.com:", "bücher.de", 42, None, ["example.com"],
+    "example.com:", "bücher.de", 42, None, ["example.com"], "example.com:080",
+    "*." + "a" * 60 + (".b" * 96),
 ])
 def test_bad_patterns_are_refused(value):
     with pytest.raises(Invalid):
@@ -43,6 +44,8 @@ def test_bad_patterns_are_refused(value):
     (["example.com"], "null", False),
     (["example.com"], "chrome-extension://example.com", False),
     (["example.com"], "https://example.com:notaport", False),
+    (["example.com"], "https://user@example.com", False),
+    (["example.com"], "https://example.com#top", False),
 ])
 def test_origin_matching(patterns, origin, allowed):
     assert origin_allowed(patterns, origin) is allowed

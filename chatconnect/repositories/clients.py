@@ -1,0 +1,134 @@
+"""The clients table: the tenants of an owner, each with its public API key."""
+
+import secrets
+
+from psycopg import errors
+from psycopg.types.json import Jsonb
+
+# created_at is `timestamp without time zone` holding UTC (the original table's type).
+SELECT_CLIENT_FOR_OWNER = """
+SELECT id, name, public_api_key, allowed_domains, status, created_at
+FROM clients
+WHERE id = %(id)s AND user_id = %(owner_id)s"""
+
+# Keyset pagination, oldest first; served by clients_user_id_created_at_id_idx.
+SELECT_FIRST_PAGE_FOR_OWNER = """
+SELECT id, name, public_api_key, allowed_domains, status, created_at
+FROM clients
+WHERE user_id = %(owner_id)s
+ORDER BY created_at, id
+LIMIT %(limit)s"""
+
+SELECT_PAGE_AFTER_FOR_OWNER = """
+SELECT id, name, public_api_key, allowed_domains, status, created_at
+FROM clients
+WHERE user_id = %(owner_id)s AND (created_at, id) > (%(after_created_at)s, %(after_id)s)
+ORDER BY created_at, id
+LIMIT %(limit)s"""
+
+INSERT_CLIENT = """
+INSERT INTO clients (user_id, name, public_api_key, allowed_domains)
+VALUES (%(owner_id)s, %(name)s, %(public_api_key)s, %(allowed_domains)s)
+RETURNING id, name, public_api_key, allowed_domains, status, created_at"""
+
+# Fields left out of a change are NULL here and keep their value (none is nullable).
+UPDATE_CLIENT_FOR_OWNER = """
+UPDATE clients
+SET name = coalesce(%(name)s, name),
+    allowed_domains = coalesce(%(allowed_domains)s, allowed_domains),
+    status = coalesce(%(status)s, status)
+WHERE id = %(id)s AND user_id = %(owner_id)s
+RETURNING id, name, public_api_key, allowed_domains, status, created_at"""
+
+UPDATE_KEY_FOR_OWNER = """
+UPDATE clients
+SET public_api_key = %(public_api_key)s
+WHERE id = %(id)s AND user_id = %(owner_id)s
+RETURNING id, name, public_api_key, allowed_domains, status, created_at"""
+
+DELETE_CLIENT_FOR_OWNER = "DELETE FROM clients WHERE id = %(id)s AND user_id = %(owner_id)s"
+
+# What the widget on a customer site needs, in one query; a suspended client serves nothing.
+SELECT_PUBLIC_WIDGET_BY_KEY = """
+SELECT w.widget_name, w.primary_color, w.position, w.welcome_message, c.allowed_domains
+FROM clients c JOIN client_widgets w ON w.client_id = c.id
+WHERE c.public_api_key = %(public_api_key)s AND c.status = 'active'"""
+
+# A savepoint of our own: the statement may be the first of the view's transaction, where
+# psycopg's conn.transaction() would open (and commit) a transaction instead of a savepoint.
+SAVEPOINT_NEW_KEY = "SAVEPOINT new_public_api_key"
+ROLLBACK_TO_NEW_KEY = "ROLLBACK TO SAVEPOINT new_public_api_key"
+RELEASE_NEW_KEY = "RELEASE SAVEPOINT new_public_api_key"
+
+KEY_CONSTRAINT = "clients_public_api_key_unique"
+KEY_ATTEMPTS = 5
+
+
+def new_public_api_key() -> str:
+    """`pk_` and 192 random bits, URL-safe."""
+    return "pk_" + secrets.token_urlsafe(24)
+
+
+class ClientRepository:
+    def __init__(self, conn):
+        self.conn = conn
+
+    def get_for_owner(self, client_id: str, owner_id: str):
+        return self.conn.execute(SELECT_CLIENT_FOR_OWNER,
+                                 {"id": client_id, "owner_id": owner_id}).fetchone()
+
+    def list_for_owner(self, owner_id: str, limit: int, after=None):
+        """Up to `limit` clients oldest first, after the (created_at, id) key `after` if given."""
+        if after is None:
+            return self.conn.execute(SELECT_FIRST_PAGE_FOR_OWNER,
+                                     {"owner_id": owner_id, "limit": limit}).fetchall()
+        after_created_at, after_id = after
+        return self.conn.execute(SELECT_PAGE_AFTER_FOR_OWNER, {
+            "owner_id": owner_id, "limit": limit,
+            "after_created_at": after_created_at, "after_id": after_id}).fetchall()
+
+    def create(self, owner_id: str, name: str, allowed_domains: list[str]):
+        """A new client with a fresh public API key."""
+        return self._with_new_key(INSERT_CLIENT, {
+            "owner_id": owner_id, "name": name, "allowed_domains": Jsonb(allowed_domains)})
+
+    def update(self, client_id: str, owner_id: str, changes: dict):
+        """Apply `changes` (any of name, allowed_domains, status); None if not the owner's."""
+        if not changes:
+            return self.get_for_owner(client_id, owner_id)
+        allowed_domains = changes.get("allowed_domains")
+        return self.conn.execute(UPDATE_CLIENT_FOR_OWNER, {
+            "id": client_id, "owner_id": owner_id,
+            "name": changes.get("name"), "status": changes.get("status"),
+            "allowed_domains": None if allowed_domains is None else Jsonb(allowed_domains),
+        }).fetchone()
+
+    def rotate_key(self, client_id: str, owner_id: str):
+        """Give the client a new public API key; the old one matches nothing from now on."""
+        return self._with_new_key(UPDATE_KEY_FOR_OWNER, {"id": client_id, "owner_id": owner_id})
+
+    def delete(self, client_id: str, owner_id: str) -> bool:
+        """Delete the client; its widget, conversations and messages go with it (cascade)."""
+        cursor = self.conn.execute(DELETE_CLIENT_FOR_OWNER, {"id": client_id, "owner_id": owner_id})
+        return cursor.rowcount == 1
+
+    def get_public_widget_by_key(self, public_api_key: str):
+        """The public widget settings and allowed_domains of an active client, or None."""
+        return self.conn.execute(SELECT_PUBLIC_WIDGET_BY_KEY,
+                                 {"public_api_key": public_api_key}).fetchone()
+
+    def _with_new_key(self, query: str, params: dict):
+        # A collision of 192 random bits will not happen in practice; if it does, the
+        # statement is retried with another key instead of failing the request.
+        for attempt in range(KEY_ATTEMPTS):
+            self.conn.execute(SAVEPOINT_NEW_KEY)
+            try:
+                row = self.conn.execute(
+                    query, {**params, "public_api_key": new_public_api_key()}).fetchone()
+            except errors.UniqueViolation as error:
+                self.conn.execute(ROLLBACK_TO_NEW_KEY)
+                if error.diag.constraint_name != KEY_CONSTRAINT or attempt == KEY_ATTEMPTS - 1:
+                    raise
+                continue
+            self.conn.execute(RELEASE_NEW_KEY)
+            return row

@@ -1,0 +1,164 @@
+"""The signed-in owner's clients (tenants) and their widget settings."""
+
+from datetime import UTC, datetime
+
+from flask import Blueprint
+from flask_login import current_user, login_required
+
+from ..db import transaction
+from ..errors import not_found, validation_error
+from ..origins import normalize_domain_pattern
+from ..pagination import page, page_params
+from ..repositories.clients import ClientRepository
+from ..repositories.widgets import WidgetRepository
+from ..serialize import iso_utc
+from ..validation import is_uuid, list_of, one_of, parse_body, text
+
+bp = Blueprint("clients", __name__, url_prefix="/api/clients")
+
+CLIENT_CHECKS = {
+    "name": text(1, 100),
+    "allowed_domains": list_of(normalize_domain_pattern, 100),
+    "status": one_of("active", "suspended"),
+}
+WIDGET_CHECKS = {
+    "primary_color": text(pattern=r"#(?:[0-9a-fA-F]{3}|[0-9a-fA-F]{6})",
+                          pattern_message="must be a colour written #rgb or #rrggbb"),
+    "position": one_of("bottom-right", "bottom-left"),
+    "welcome_message": text(1, 500),
+    "widget_name": text(1, 50),
+}
+CURSOR_KIND = "clients"
+
+
+def client_json(row) -> dict:
+    return {
+        "id": row["id"],
+        "name": row["name"],
+        "public_api_key": row["public_api_key"],
+        "allowed_domains": row["allowed_domains"],
+        "status": row["status"],
+        "created_at": iso_utc(row["created_at"]),
+    }
+
+
+def widget_json(row) -> dict:
+    return {
+        "client_id": row["client_id"],
+        "primary_color": row["primary_color"],
+        "position": row["position"],
+        "welcome_message": row["welcome_message"],
+        "widget_name": row["widget_name"],
+        "updated_at": iso_utc(row["updated_at"]),
+    }
+
+
+def _page_key(row) -> list:
+    return [CURSOR_KIND, iso_utc(row["created_at"]), row["id"]]
+
+
+def _after_key(cursor_key):
+    """The (created_at, id) after which the page starts, from a cursor of this list."""
+    if cursor_key is None:
+        return None
+    try:
+        kind, created_at, client_id = cursor_key
+        if kind != CURSOR_KIND or not isinstance(client_id, str):
+            raise ValueError
+        # created_at is a UTC `timestamp without time zone`: compare it with a naive UTC value.
+        return datetime.fromisoformat(created_at).astimezone(UTC).replace(tzinfo=None), client_id
+    except (TypeError, ValueError):
+        raise validation_error({"cursor": "is not a cursor of this list"}) from None
+
+
+def _found(row):
+    if row is None:
+        raise not_found("client")
+    return row
+
+
+def _client_id(client_id: str) -> str:
+    """The path id, or 404 when it cannot be the id of any client."""
+    if not is_uuid(client_id):
+        raise not_found("client")
+    return client_id
+
+
+@bp.get("")
+@login_required
+def list_clients():
+    limit, cursor_key = page_params()
+    after = _after_key(cursor_key)
+    with transaction() as conn:
+        rows = ClientRepository(conn).list_for_owner(current_user.id, limit + 1, after)
+    return page(rows, limit, client_json, _page_key)
+
+
+@bp.post("")
+@login_required
+def create_client():
+    body = parse_body({"name": CLIENT_CHECKS["name"],
+                       "allowed_domains": CLIENT_CHECKS["allowed_domains"]}, required=("name",))
+    with transaction() as conn:
+        client = ClientRepository(conn).create(current_user.id, body["name"],
+                                               body.get("allowed_domains", []))
+        WidgetRepository(conn).create(client["id"])
+    return client_json(client), 201
+
+
+@bp.get("/<client_id>")
+@login_required
+def get_client(client_id):
+    client_id = _client_id(client_id)
+    with transaction() as conn:
+        client = ClientRepository(conn).get_for_owner(client_id, current_user.id)
+    return client_json(_found(client))
+
+
+@bp.patch("/<client_id>")
+@login_required
+def update_client(client_id):
+    client_id = _client_id(client_id)
+    changes = parse_body(CLIENT_CHECKS)
+    with transaction() as conn:
+        client = ClientRepository(conn).update(client_id, current_user.id, changes)
+    return client_json(_found(client))
+
+
+@bp.delete("/<client_id>")
+@login_required
+def delete_client(client_id):
+    client_id = _client_id(client_id)
+    with transaction() as conn:
+        deleted = ClientRepository(conn).delete(client_id, current_user.id)
+    if not deleted:
+        raise not_found("client")
+    return "", 204
+
+
+@bp.post("/<client_id>/rotate-key")
+@login_required
+def rotate_client_key(client_id):
+    client_id = _client_id(client_id)
+    with transaction() as conn:
+        client = ClientRepository(conn).rotate_key(client_id, current_user.id)
+    return client_json(_found(client))
+
+
+@bp.get("/<client_id>/widget")
+@login_required
+def get_widget(client_id):
+    client_id = _client_id(client_id)
+    with transaction() as conn:
+        widget = WidgetRepository(conn).get_for_owner(client_id, current_user.id)
+    return widget_json(_found(widget))
+
+
+@bp.patch("/<client_id>/widget")
+@login_required
+def update_widget(client_id):
+    client_id = _client_id(client_id)
+    changes = parse_body(WIDGET_CHECKS)
+    with transaction() as conn:
+        widget = WidgetRepository(conn).update(client_id, current_user.id, changes)
+    return widget_json(_found(widget))
