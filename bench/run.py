@@ -87,8 +87,9 @@ def main() -> int:
     wrk_threads = min(args.threads, connections)
     work_dir = Path(tempfile.mkdtemp(prefix="chatconnect-bench-"))
     try:
-        with bench_database(work_dir) as database_url:
-            report = run(args, database_url, work_dir, workers, threads, wrk_threads, connections)
+        with bench_database(work_dir) as (database_url, database_pid):
+            report = run(args, database_url, database_pid, work_dir, workers, threads,
+                         wrk_threads, connections)
     except (BenchError, LocalClusterError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
@@ -143,15 +144,15 @@ def gunicorn_capacity() -> tuple[int, int]:
 
 @contextmanager
 def bench_database(work_dir: Path):
-    """A new database: on BENCH_DATABASE_URL's server (dropped afterwards) or in a throwaway
-    cluster under `work_dir`."""
+    """(URL, postmaster PID or None) of a new database: on BENCH_DATABASE_URL's server (dropped
+    afterwards; its CPU time is not counted) or in a throwaway cluster under `work_dir`."""
     server_url = os.environ.get("BENCH_DATABASE_URL")
     dbname = f"chatconnect_bench_{uuid.uuid4().hex[:8]}"
     if server_url:
         with psycopg.connect(server_url, autocommit=True) as conn:
             conn.execute(f'CREATE DATABASE "{dbname}"')
         try:
-            yield urlunsplit(urlsplit(server_url)._replace(path="/" + dbname))
+            yield urlunsplit(urlsplit(server_url)._replace(path="/" + dbname)), None
         finally:
             with psycopg.connect(server_url, autocommit=True) as conn:
                 conn.execute(f'DROP DATABASE IF EXISTS "{dbname}" WITH (FORCE)')
@@ -160,12 +161,15 @@ def bench_database(work_dir: Path):
     try:
         print("starting a throwaway PostgreSQL", flush=True)
         cluster.start()
-        yield cluster.create_database(dbname)
+        url = cluster.create_database(dbname)
+        postmaster_pid = int((cluster.data_dir / "postmaster.pid").read_text().split()[0])
+        yield url, postmaster_pid
     finally:
         cluster.destroy()
 
 
-def run(args, database_url, work_dir, workers, threads, wrk_threads, connections) -> dict:
+def run(args, database_url, database_pid, work_dir, workers, threads, wrk_threads,
+        connections) -> dict:
     timestamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     migrate.upgrade(database_url)
     seed_seconds = seed_database(database_url, args.clients, args.owners)
@@ -196,8 +200,9 @@ def run(args, database_url, work_dir, workers, threads, wrk_threads, connections
             if args.rounds > 1:
                 print(f"round {number} of {args.rounds}", flush=True)
             for case in CASES:
-                rounds[case.name].append(measure(case, servers[case.server], work_dir, args,
-                                                 wrk_threads, connections, timestamp, number))
+                rounds[case.name].append(measure(case, servers[case.server], database_pid,
+                                                 work_dir, args, wrk_threads, connections,
+                                                 timestamp, number))
     results = {name: median_round(runs) for name, runs in rounds.items()}
     return build_report(args, timestamp, seed_seconds, workers, threads, wrk_threads,
                         connections, results)
@@ -389,16 +394,19 @@ class PeakMemory:
                 self.peaks_kib[pid] = max(self.peaks_kib.get(pid, 0), int(match[1]))
 
 
-def measure(case: Case, server: Server, work_dir: Path, args, wrk_threads: int,
-            connections: int, timestamp: str, round_number: int) -> dict:
+def measure(case: Case, server: Server, database_pid: int | None, work_dir: Path, args,
+            wrk_threads: int, connections: int, timestamp: str, round_number: int) -> dict:
     requests_file = work_dir / case.requests_file
     print(f"({case.name}) {case.title}: warming up", flush=True)
     if args.warmup:
         wrk(server, requests_file, wrk_threads, connections, args.warmup)
     profiler = start_profiler(server, args.duration, f"{timestamp}-{case.name}-{round_number}",
                               args.profile) if args.profile else None
+    cpu_before = cpu_seconds(server.process.pid), cpu_seconds(database_pid)
     with PeakMemory(server) as memory:
         figures = wrk(server, requests_file, wrk_threads, connections, args.duration)
+    app_cpu = cpu_seconds(server.process.pid) - cpu_before[0]
+    database_cpu = cpu_seconds(database_pid) - cpu_before[1] if database_pid else None
     if profiler:
         profiler.wait()
     statuses = {int(code): n for code, n in figures["statuses"].items()}
@@ -418,6 +426,9 @@ def measure(case: Case, server: Server, work_dir: Path, args, wrk_threads: int,
         "statuses": statuses,
         "bad_responses": bad,
         "socket_errors": figures["socket_errors"],
+        "cpu_us_per_request": {
+            "gunicorn": app_cpu / figures["requests"] * 1e6,
+            "postgresql": database_cpu / figures["requests"] * 1e6 if database_pid else None},
         "peak_rss_mib_per_worker": sorted(round(kib / 1024, 1)
                                           for kib in memory.peaks_kib.values()),
         "worker_pids_seen": len(memory.peaks_kib),
@@ -426,6 +437,26 @@ def measure(case: Case, server: Server, work_dir: Path, args, wrk_threads: int,
           f"p99 {result['p99_ms']:.2f} ms, {bad} bad responses, {socket_errors} socket errors",
           flush=True)
     return result
+
+
+def cpu_seconds(root_pid: int | None) -> float:
+    """CPU time of a process and its children so far, including children that have exited.
+
+    Unlike req/s, CPU time per request hardly depends on what else the machine is doing."""
+    if root_pid is None:
+        return 0.0
+    ticks = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        pid, ppid = int(stat.parent.name), int(fields[1])
+        if pid == root_pid:
+            ticks += sum(int(f) for f in fields[11:15])  # utime stime cutime cstime
+        elif ppid == root_pid:
+            ticks += int(fields[11]) + int(fields[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 def wrk(server: Server, requests_file: Path, threads: int, connections: int,
@@ -539,15 +570,16 @@ def print_report(report: dict) -> None:
           f"wrk {wrk_settings['threads']} thread(s), {wrk_settings['connections']} connections, "
           f"{wrk_settings['duration_s']} s per case, {wrk_settings['rounds']} round(s); "
           f"{report['machine']['cpus']} CPUs\n")
-    header = ("| case | req/s | p50 ms | p99 ms | bad responses | socket errors "
-              "| ratio to (d) | peak RSS/worker MiB |")
-    print(header)
-    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    print("| case | req/s | p50 ms | p99 ms | bad responses | socket errors | ratio to (d) "
+          "| server CPU µs/req | peak RSS/worker MiB |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in report["cases"]:
         rss = max(r["peak_rss_mib_per_worker"], default=0)
+        cpu = r["cpu_us_per_request"]
         print(f"| ({r['case']}) {r['title']} | {r['requests_per_second']:,.0f} | "
               f"{r['p50_ms']:.2f} | {r['p99_ms']:.2f} | {r['bad_responses']} | "
-              f"{sum(r['socket_errors'].values())} | {r['ratio_to_ceiling']:.2f} | {rss:.0f} |")
+              f"{sum(r['socket_errors'].values())} | {r['ratio_to_ceiling']:.2f} | "
+              f"{cpu['gunicorn'] + (cpu['postgresql'] or 0):,.0f} | {rss:.0f} |")
     print()
     for name, target in report["targets"].items():
         print(f"target {name}: {target['value']} {'met' if target['met'] else 'NOT MET'}")
