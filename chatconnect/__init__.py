@@ -1,13 +1,12 @@
 """ChatConnect: the JSON API behind an embeddable website chat."""
 
-import logging
 import os
 from collections.abc import Mapping
 
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from . import auth, db, errors
+from . import auth, db, errors, logs
 from .config import ConfigError, load_settings
 from .views import auth as auth_views
 from .views import clients, conversations, ops, public, visitor
@@ -24,7 +23,7 @@ def create_app(config: Mapping[str, str] | None = None) -> Flask:
     app = Flask(__name__)
     app.config.update(settings, MAX_CONTENT_LENGTH=MAX_BODY_BYTES)
     app.json.sort_keys = False
-    logging.basicConfig(level=settings["LOG_LEVEL"])
+    logs.init_app(app)
     if settings["TRUSTED_PROXY_HOPS"]:
         hops = settings["TRUSTED_PROXY_HOPS"]
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)

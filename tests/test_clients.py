@@ -371,8 +371,8 @@ def test_another_owners_client_is_not_found_and_unchanged(owner, stranger, app, 
     assert public.status_code == 200
 
 
-NOT_CLIENT_IDS = [str(uuid.uuid4()), "not-a-uuid", "1", "%00", "x" * 2000, "%ED%A0%80",
-                  uuid.uuid4().hex]
+NOT_CLIENT_IDS = ["0b7c1f9e-4a57-4c3c-9a51-1d2f7d5e8a01", "not-a-uuid", "1", "%00", "x" * 2000,
+                  "%ED%A0%80", "0b7c1f9e4a574c3c9a511d2f7d5e8a01"]
 
 
 @pytest.mark.parametrize("method, path, body", CLIENT_ROUTES, ids=ROUTE_IDS)

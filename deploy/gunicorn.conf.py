@@ -1,0 +1,118 @@
+"""gunicorn settings for ChatConnect: `gunicorn -c deploy/gunicorn.conf.py`.
+
+Sizes and the bind address come from the environment (GUNICORN_WORKERS, GUNICORN_THREADS,
+GUNICORN_BIND, LOG_LEVEL). The master process must not import the `chatconnect` package:
+workers forked after a reload (SIGHUP) would inherit the old code instead of loading the new.
+"""
+
+import json
+import logging
+import os
+import time
+from datetime import UTC, datetime
+
+from gunicorn import glogging
+
+
+def _cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))  # the CPUs this process may use (containers)
+    except AttributeError:
+        return os.cpu_count() or 1
+
+
+def _positive(name: str, default: int) -> int:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    if not raw.isdigit() or int(raw) < 1:
+        raise SystemExit(f"gunicorn.conf.py: {name} must be a whole number >= 1, got {raw!r}")
+    return int(raw)
+
+
+wsgi_app = "wsgi:app"
+bind = [os.environ.get("GUNICORN_BIND", "").strip() or "127.0.0.1:8000"]
+umask = 0o007  # a unix socket only for its owner and group (nginx's group)
+# Not used; its default path in $HOME would be shared by every gunicorn of the same user.
+control_socket_disable = True
+
+# Requests mostly wait on PostgreSQL or on a long-poll (up to 25 s), which holds a thread but no
+# database connection: threads are cheap, processes are not. Each worker has its own pool of
+# DB_POOL_MAX_SIZE connections plus one for its LISTEN thread, so workers x (DB_POOL_MAX_SIZE
+# + 1) must stay below PostgreSQL's max_connections (100 by default): hence the cap.
+worker_class = "gthread"
+workers = _positive("GUNICORN_WORKERS", min(2 * _cores() + 1, 8))
+threads = _positive("GUNICORN_THREADS", 16)
+
+# The app opens its connection pool in create_app(): that must happen in each worker, after the
+# fork, never in the master.
+preload_app = False
+
+timeout = 60           # above the 25 s long-poll and DB_POOL_TIMEOUT
+graceful_timeout = 30  # a worker told to stop finishes its requests, long-polls included
+keepalive = 5
+max_requests = 2000    # recycle workers now and then, not all at once
+max_requests_jitter = 200
+
+# Only the local proxy may say the request came over https (unix socket peers are local).
+# Client addresses come from X-Forwarded-For through the app's ProxyFix (TRUSTED_PROXY_HOPS).
+forwarded_allow_ips = "127.0.0.1,::1"
+secure_scheme_headers = {"X-FORWARDED-PROTO": "https"}
+
+loglevel = os.environ.get("LOG_LEVEL", "info").strip().lower() or "info"
+accesslog = "-"
+errorlog = "-"
+# One JSON object per line; every value is JSON-encoded by JsonLogger below.
+access_log_format = (
+    '{"time": %(t)s, "level": "INFO", "logger": "gunicorn.access", '
+    '"request_id": %({x-request-id}o)s, "remote_addr": %(h)s, "method": %(m)s, '
+    '"path": %(U)s, "query": %(q)s, "status": %(s)s, "bytes": %(B)s, '
+    '"duration_ms": %(M)s, "user_agent": %(a)s, "pid": %(p)s}'
+)
+
+
+def _utc(timestamp: float) -> str:
+    return datetime.fromtimestamp(timestamp, UTC).isoformat(timespec="milliseconds").replace(
+        "+00:00", "Z")
+
+
+class JsonAtoms(glogging.SafeAtoms):
+    def __init__(self, atoms):
+        dict.__init__(self, atoms)  # not SafeAtoms' quote escaping: json.dumps does it all
+
+    def __getitem__(self, key):
+        value = super().__getitem__(key)
+        return json.dumps(None if value == "-" else value, ensure_ascii=False)
+
+
+class JsonFormatter(logging.Formatter):
+    """gunicorn's own messages (boot, signals, worker exits) as JSON lines like the app's."""
+
+    def format(self, record):
+        line = {"time": _utc(record.created), "level": record.levelname, "logger": record.name,
+                "message": record.getMessage(), "request_id": None}
+        if record.exc_info:
+            line["exception"] = self.formatException(record.exc_info)
+        return json.dumps(line, ensure_ascii=False)
+
+
+class JsonLogger(glogging.Logger):
+    atoms_wrapper_class = JsonAtoms
+
+    def setup(self, cfg):
+        super().setup(cfg)
+        for handler in self.error_log.handlers:
+            handler.setFormatter(JsonFormatter())
+
+    def now(self):
+        return _utc(time.time())
+
+    def atoms(self, resp, req, environ, request_time):
+        atoms = super().atoms(resp, req, environ, request_time)
+        atoms["s"] = int(atoms["s"])
+        atoms["p"] = os.getpid()
+        atoms["h"] = atoms["h"] or None  # unix socket peers have no address
+        return atoms
+
+
+logger_class = JsonLogger
