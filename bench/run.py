@@ -75,10 +75,10 @@ def main() -> int:
     if not shutil.which("wrk"):
         print("error: wrk is not installed. On Debian or Ubuntu: apt-get install wrk", file=sys.stderr)
         return 2
-    if not GUNICORN_CONFIG.is_file():
-        print(f"error: {GUNICORN_CONFIG.relative_to(ROOT)} is missing", file=sys.stderr)
+    if not args.gunicorn_config.is_file():
+        print(f"error: {args.gunicorn_config} is missing", file=sys.stderr)
         return 2
-    workers, threads = gunicorn_capacity()
+    workers, threads = gunicorn_capacity(args.gunicorn_config)
     connections = args.connections or workers * threads
     if connections > workers * threads:
         print(f"error: --connections {connections} is more than gunicorn's "
@@ -121,6 +121,9 @@ def parse_args():
     parser.add_argument("--threads", type=int, default=1, help="wrk threads (default 1)")
     parser.add_argument("--connections", type=int,
                         help="wrk connections (default: gunicorn workers × threads)")
+    parser.add_argument("--gunicorn-config", type=Path, default=GUNICORN_CONFIG,
+                        help="gunicorn settings of both servers (default: the shipped "
+                             "deploy/gunicorn.conf.py)")
     parser.add_argument("--profile", nargs="?", const="wall", choices=("wall", "gil"),
                         help="record each measured case with py-spy into bench/results/: "
                              "'wall' (the default) samples busy threads, waits on PostgreSQL "
@@ -135,10 +138,10 @@ def parse_args():
     return args
 
 
-def gunicorn_capacity() -> tuple[int, int]:
-    """Workers and threads the shipped config asks for, in this environment."""
-    namespace = {"__file__": str(GUNICORN_CONFIG), "__name__": "gunicorn_config"}
-    exec(compile(GUNICORN_CONFIG.read_text(), str(GUNICORN_CONFIG), "exec"), namespace)
+def gunicorn_capacity(config: Path) -> tuple[int, int]:
+    """Workers and threads the config asks for, in this environment."""
+    namespace = {"__file__": str(config), "__name__": "gunicorn_config"}
+    exec(compile(config.read_text(), str(config), "exec"), namespace)
     return int(namespace.get("workers", 1)), int(namespace.get("threads", 1))
 
 
@@ -189,8 +192,9 @@ def run(args, database_url, database_pid, work_dir, workers, threads, wrk_thread
           f"workers × {threads} threads; {args.duration} s per case after {args.warmup} s "
           "of warm-up", flush=True)
     servers = {}
-    with gunicorn("wsgi:app", env, work_dir / "app.log", "/readyz") as servers["app"], \
-            gunicorn("ceiling:app", env, work_dir / "ceiling.log", "/",
+    config = args.gunicorn_config.absolute()
+    with gunicorn(config, "wsgi:app", env, work_dir / "app.log", "/readyz") as servers["app"], \
+            gunicorn(config, "ceiling:app", env, work_dir / "ceiling.log", "/",
                      ["--pythonpath", str(BENCH_DIR)]) as servers["ceiling"]:
         write_requests(servers["app"], work_dir, keys, owners)
         rounds = {case.name: [] for case in CASES}
@@ -252,12 +256,13 @@ class Server:
 
 
 @contextmanager
-def gunicorn(app_spec: str, env: dict, log_path: Path, ready_path: str, extra_args=()):
-    """gunicorn with the shipped config on a free loopback port, stopped on exit."""
+def gunicorn(config: Path, app_spec: str, env: dict, log_path: Path, ready_path: str,
+             extra_args=()):
+    """gunicorn with `config` on a free loopback port, stopped on exit."""
     port = free_port()
     with open(log_path, "wb") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "-c", str(GUNICORN_CONFIG),
+            [sys.executable, "-m", "gunicorn", "-c", str(config),
              "--bind", f"127.0.0.1:{port}", *extra_args, app_spec],
             cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
             start_new_session=True)
@@ -535,7 +540,7 @@ def build_report(args, timestamp, seed_seconds, workers, threads, wrk_threads, c
         "owners": args.owners,
         "seed_seconds": round(seed_seconds, 1),
         "machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0]},
-        "gunicorn": {"config": str(GUNICORN_CONFIG.relative_to(ROOT)), "workers": workers,
+        "gunicorn": {"config": display_path(args.gunicorn_config), "workers": workers,
                      "threads": threads},
         "wrk": {"threads": wrk_threads, "connections": connections,
                 "duration_s": args.duration, "warmup_s": args.warmup, "rounds": args.rounds},
@@ -544,6 +549,13 @@ def build_report(args, timestamp, seed_seconds, workers, threads, wrk_threads, c
         "targets": targets,
         "errors": errors,
     }
+
+
+def display_path(path: Path) -> str:
+    try:
+        return str(path.absolute().relative_to(ROOT))
+    except ValueError:
+        return str(path)
 
 
 def baseline_p50(clients: int) -> dict | None:
