@@ -79,7 +79,9 @@ def main() -> int:
         print(f"error: {args.gunicorn_config} is missing", file=sys.stderr)
         return 2
     workers, threads = gunicorn_capacity(args.gunicorn_config)
-    connections = args.connections or workers * threads
+    # Four requests in flight per worker keep every worker busy while one waits on PostgreSQL,
+    # without the queueing that more connections would add to every latency.
+    connections = args.connections or min(workers * threads, 4 * workers)
     if connections > workers * threads:
         print(f"error: --connections {connections} is more than gunicorn's "
               f"{workers} workers × {threads} threads", file=sys.stderr)
@@ -120,7 +122,8 @@ def parse_args():
                              "round with the median req/s (default 1)")
     parser.add_argument("--threads", type=int, default=1, help="wrk threads (default 1)")
     parser.add_argument("--connections", type=int,
-                        help="wrk connections (default: gunicorn workers × threads)")
+                        help="wrk connections, at most gunicorn workers × threads "
+                             "(default: 4 per worker)")
     parser.add_argument("--gunicorn-config", type=Path, default=GUNICORN_CONFIG,
                         help="gunicorn settings of both servers (default: the shipped "
                              "deploy/gunicorn.conf.py)")
