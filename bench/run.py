@@ -530,7 +530,7 @@ def build_report(args, timestamp, seed_seconds, workers, threads, wrk_threads, c
         "value": round(results[name]["ratio_to_ceiling"], 3),
         "met": results[name]["ratio_to_ceiling"] >= limit} for name, limit in TARGETS.items()}
     targets["no bad responses or socket errors"] = {"value": len(errors), "met": not errors}
-    baseline = baseline_p50(args.clients)
+    baseline = baseline_p50(args.clients, connections, workers, threads)
     if baseline:
         growth = results["a"]["p50_ms"] / baseline["p50_ms"]
         targets[f"(a) p50 <= {P50_GROWTH_LIMIT} x p50 at {BASELINE_CLIENTS:,} clients"] = {
@@ -561,8 +561,9 @@ def display_path(path: Path) -> str:
         return str(path)
 
 
-def baseline_p50(clients: int) -> dict | None:
-    """Case (a)'s p50 in the latest saved run with the baseline number of clients."""
+def baseline_p50(clients: int, connections: int, workers: int, threads: int) -> dict | None:
+    """Case (a)'s p50 in the latest saved run with the baseline number of clients and the same
+    connections, workers and threads."""
     if clients == BASELINE_CLIENTS or not RESULTS_DIR.is_dir():
         return None
     for path in sorted(RESULTS_DIR.glob("*.json"), reverse=True):
@@ -570,7 +571,10 @@ def baseline_p50(clients: int) -> dict | None:
             report = json.loads(path.read_text())
         except (OSError, ValueError):
             continue
-        if report.get("clients") == BASELINE_CLIENTS and not report.get("profiled"):
+        if (report.get("clients") == BASELINE_CLIENTS and not report.get("profiled")
+                and report["wrk"]["connections"] == connections
+                and (report["gunicorn"]["workers"], report["gunicorn"]["threads"])
+                == (workers, threads)):
             case = next(c for c in report["cases"] if c["case"] == "a")
             return {"file": path.name, "p50_ms": case["p50_ms"]}
     return None
