@@ -77,7 +77,10 @@ def check_public_origin(allowed_domains: list[str]) -> None:
 
 def add_cors_headers(response):
     """after_request of public blueprints: echo an allowed Origin, never allow credentials."""
-    response.vary.add("Origin")
+    if "Vary" in response.headers:
+        response.vary.add("Origin")
+    else:  # the usual case, without parsing and rewriting a header set
+        response.headers["Vary"] = "Origin"
     origin = g.get("cors_origin")
     if origin:
         response.headers["Access-Control-Allow-Origin"] = origin

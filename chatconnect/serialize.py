@@ -7,6 +7,8 @@ def iso_utc(value: datetime | None) -> str | None:
     """ISO 8601 in UTC with a Z suffix; naive values are UTC already."""
     if value is None:
         return None
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    # Formatting a naive value is several times faster than an aware one, and a list of 100
+    # rows calls this for every row.
+    if value.tzinfo is not None:
+        value = value.astimezone(UTC).replace(tzinfo=None)
+    return value.isoformat() + "Z"

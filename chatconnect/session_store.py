@@ -17,7 +17,7 @@ from flask.sessions import SessionInterface, SessionMixin
 from psycopg_pool import PoolTimeout
 from werkzeug.datastructures import CallbackDict
 
-from .db import transaction
+from .db import single_statement, transaction
 from .repositories.sessions import SessionRepository
 
 COOKIE_NAME = "chatconnect_session"
@@ -105,7 +105,7 @@ class PostgresSessionInterface(SessionInterface):
         if not sid or not _uses_cookie(request):
             return ServerSession()
         try:
-            with transaction() as conn:
+            with single_statement() as conn:
                 row = SessionRepository(conn).get_live(hash_secret(sid))
         except (PoolTimeout, psycopg.OperationalError) as error:
             # Raised outside a view this would be a bare 500; see raise_load_error.

@@ -192,3 +192,19 @@ def test_app_started_while_the_database_is_down_serves_once_it_is_up(own_cluster
         assert wait_for_status(client, "/readyz", 200).status_code == 200
     finally:
         app.extensions["db_pool"].close()
+
+
+def test_a_pooled_connection_the_server_ended_is_replaced_before_a_request_uses_it(
+        make_app, database_url):
+    app = make_app(DB_POOL_MIN_SIZE="1", DB_POOL_MAX_SIZE="1")
+    client = app.test_client()
+    assert client.get("/readyz").status_code == 200
+    with app.extensions["db_pool"].connection() as conn:
+        backend_pid = conn.info.backend_pid
+    with psycopg.connect(database_url, autocommit=True) as admin:
+        admin.execute("SELECT pg_terminate_backend(%s)", (backend_pid,))
+        while admin.execute("SELECT 1 FROM pg_stat_activity WHERE pid = %s",
+                            (backend_pid,)).fetchone():
+            time.sleep(0.05)
+
+    assert client.get("/readyz").status_code == 200

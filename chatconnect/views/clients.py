@@ -5,7 +5,7 @@ from datetime import UTC, datetime
 from flask import Blueprint
 from flask_login import current_user, login_required
 
-from ..db import transaction
+from ..db import single_statement, transaction
 from ..errors import not_found, validation_error
 from ..origins import normalize_domain_pattern
 from ..pagination import page, page_params
@@ -89,7 +89,7 @@ def _client_id(client_id: str) -> str:
 def list_clients():
     limit, cursor_key = page_params()
     after = _after_key(cursor_key)
-    with transaction() as conn:
+    with single_statement() as conn:
         rows = ClientRepository(conn).list_for_owner(current_user.id, limit + 1, after)
     return page(rows, limit, client_json, _page_key)
 

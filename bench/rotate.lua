@@ -1,0 +1,57 @@
+-- wrk script: rotates over prepared GET requests and counts the responses by status.
+-- BENCH_REQUESTS names a file with one request a line: "path<TAB>Name: value<TAB>Name: value".
+-- At the end it prints one line "BENCH_JSON {...}" with the figures bench/run.py reads.
+
+local threads = {}
+
+function setup(thread)
+   thread:set("thread_number", #threads)
+   table.insert(threads, thread)
+end
+
+function init(args)
+   requests = {}
+   for line in io.lines(os.getenv("BENCH_REQUESTS")) do
+      local path = line:match("^([^\t]+)")
+      local headers = {}
+      for name, value in line:gmatch("\t([^:\t]+): ([^\t]*)") do
+         headers[name] = value
+      end
+      requests[#requests + 1] = wrk.format("GET", path, headers)
+   end
+   -- Threads start at different places so that they do not ask for the same key together.
+   position = (thread_number * 7919) % #requests
+   statuses = {}
+end
+
+function request()
+   position = position % #requests + 1
+   return requests[position]
+end
+
+function response(status, headers, body)
+   statuses[status] = (statuses[status] or 0) + 1
+end
+
+function done(summary, latency, requests)
+   local counts = {}
+   for _, thread in ipairs(threads) do
+      for status, n in pairs(thread:get("statuses")) do
+         counts[status] = (counts[status] or 0) + n
+      end
+   end
+   local parts = {}
+   for status, n in pairs(counts) do
+      parts[#parts + 1] = string.format('"%d": %d', status, n)
+   end
+   local errors = summary.errors
+   io.write(string.format(
+      'BENCH_JSON {"duration_us": %d, "requests": %d, "bytes": %d, ' ..
+      '"p50_us": %d, "p90_us": %d, "p99_us": %d, "max_us": %d, "statuses": {%s}, ' ..
+      '"socket_errors": {"connect": %d, "read": %d, "write": %d, "timeout": %d}}\n',
+      summary.duration, summary.requests, summary.bytes,
+      math.floor(latency:percentile(50)), math.floor(latency:percentile(90)),
+      math.floor(latency:percentile(99)), latency.max,
+      table.concat(parts, ", "),
+      errors.connect, errors.read, errors.write, errors.timeout))
+end
