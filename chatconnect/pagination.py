@@ -1,35 +1,45 @@
-"""Keyset pagination: `limit` and an opaque, signed `cursor` naming the last row seen."""
+"""Keyset pagination: `limit` and an opaque, signed `cursor` naming the last row seen.
+
+A cursor holds the (timestamp, id) sort key of that row, signed with the name of its list, so a
+cursor from another list, or one the server did not issue, is a validation_error."""
+
+from datetime import UTC, datetime
 
 from flask import current_app, request
 from itsdangerous import BadData, URLSafeSerializer
 
 from .errors import validation_error
+from .serialize import iso_utc
 from .validation import query_integer
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 100
 
 
-def _serializer():
-    return URLSafeSerializer(current_app.config["SECRET_KEY"], salt="chatconnect.cursor")
+def _serializer(list_name: str):
+    return URLSafeSerializer(current_app.config["SECRET_KEY"], salt=f"cursor:{list_name}")
 
 
-def page_params() -> tuple[int, list | None]:
-    """(limit, the key of the last row of the previous page or None)."""
+def page_params(list_name: str) -> tuple[int, tuple[datetime, str] | None]:
+    """(limit, the (timestamp, id) key of the last row of the previous page, or None)."""
     limit = query_integer("limit", DEFAULT_LIMIT, 1, MAX_LIMIT)
     cursor = request.args.get("cursor")
     if cursor is None:
         return limit, None
     try:
-        after = _serializer().loads(cursor)
-    except BadData:
-        raise validation_error({"cursor": "is not a cursor this server issued"}) from None
-    return limit, after
+        timestamp, row_id = _serializer(list_name).loads(cursor)
+        return limit, (datetime.fromisoformat(timestamp).astimezone(UTC), str(row_id))
+    except (BadData, TypeError, ValueError):
+        raise validation_error({"cursor": "is not a cursor this server issued for this list"}) \
+            from None
 
 
-def page(rows: list, limit: int, to_json, key) -> dict:
-    """The page envelope for rows fetched with LIMIT limit + 1; `key(row)` is the sort key."""
+def page(rows: list, limit: int, to_json, list_name: str, sort_column: str) -> dict:
+    """The page envelope for rows fetched with LIMIT limit + 1, sorted by (sort_column, id)."""
     more = len(rows) > limit
     rows = rows[:limit]
-    next_cursor = _serializer().dumps(key(rows[-1])) if more else None
+    next_cursor = None
+    if more:
+        last = rows[-1]
+        next_cursor = _serializer(list_name).dumps([iso_utc(last[sort_column]), str(last["id"])])
     return {"items": [to_json(row) for row in rows], "next_cursor": next_cursor}

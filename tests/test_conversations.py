@@ -509,7 +509,7 @@ def test_team_list_query_validation(client, shop, query, field):
 def test_a_cursor_of_another_list_is_refused(client, shop, app):
     from chatconnect.pagination import _serializer
     with app.test_request_context():
-        foreign = _serializer().dumps(["2026-01-01T00:00:00Z", shop["id"]])
+        foreign = _serializer("clients").dumps(["2026-01-01T00:00:00Z", shop["id"]])
     response = client.get(team_url(shop) + f"?cursor={foreign}")
     assert response.status_code == 422 and "cursor" in response.get_json()["error"]["fields"]
 

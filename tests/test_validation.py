@@ -1,5 +1,7 @@
 """The shared request checks, at the edge cases fuzzing finds."""
 
+from datetime import UTC, datetime
+
 import pytest
 
 from chatconnect.errors import ApiError
@@ -36,13 +38,17 @@ def test_query_integer_rejects_anything_else_with_a_validation_error(app, raw):
 def test_a_cursor_the_server_did_not_issue_is_a_validation_error(app, cursor):
     with app.test_request_context("/", query_string={"cursor": cursor}):
         with pytest.raises(ApiError) as raised:
-            page_params()
+            page_params("clients")
     assert raised.value.status == 422
     assert "cursor" in raised.value.fields
 
 
-def test_an_issued_cursor_comes_back_as_its_key(app):
+def test_an_issued_cursor_comes_back_as_its_key_and_only_for_its_list(app):
+    created_at = datetime(2026, 11, 25, 12, 0, 0, 123456, tzinfo=UTC)
+    rows = [{"id": "a", "created_at": created_at}, {"id": "b", "created_at": created_at}]
     with app.test_request_context("/"):
-        cursor = page([{"n": 1}, {"n": 2}], 1, dict, lambda row: ["2026-11-25T12:00:00Z", 1])
-    with app.test_request_context("/", query_string={"cursor": cursor["next_cursor"]}):
-        assert page_params() == (50, ["2026-11-25T12:00:00Z", 1])
+        cursor = page(rows, 1, dict, "clients", "created_at")["next_cursor"]
+    with app.test_request_context("/", query_string={"cursor": cursor}):
+        assert page_params("clients") == (50, (created_at, "a"))
+        with pytest.raises(ApiError):
+            page_params("conversations")

@@ -1,12 +1,10 @@
 """The signed-in owner's clients (tenants) and their widget settings."""
 
-from datetime import UTC, datetime
-
 from flask import Blueprint
 from flask_login import current_user, login_required
 
 from ..db import single_statement, transaction
-from ..errors import not_found, validation_error
+from ..errors import not_found
 from ..origins import normalize_domain_pattern
 from ..pagination import page, page_params
 from ..repositories.clients import ClientRepository
@@ -28,7 +26,6 @@ WIDGET_CHECKS = {
     "welcome_message": text(1, 500),
     "widget_name": text(1, 50),
 }
-CURSOR_KIND = "clients"
 
 
 def client_json(row) -> dict:
@@ -53,24 +50,6 @@ def widget_json(row) -> dict:
     }
 
 
-def _page_key(row) -> list:
-    return [CURSOR_KIND, iso_utc(row["created_at"]), row["id"]]
-
-
-def _after_key(cursor_key):
-    """The (created_at, id) after which the page starts, from a cursor of this list."""
-    if cursor_key is None:
-        return None
-    try:
-        kind, created_at, client_id = cursor_key
-        if kind != CURSOR_KIND or not isinstance(client_id, str):
-            raise ValueError
-        # created_at is a UTC `timestamp without time zone`: compare it with a naive UTC value.
-        return datetime.fromisoformat(created_at).astimezone(UTC).replace(tzinfo=None), client_id
-    except (TypeError, ValueError):
-        raise validation_error({"cursor": "is not a cursor of this list"}) from None
-
-
 def _found(row):
     if row is None:
         raise not_found("client")
@@ -87,11 +66,10 @@ def _client_id(client_id: str) -> str:
 @bp.get("")
 @login_required
 def list_clients():
-    limit, cursor_key = page_params()
-    after = _after_key(cursor_key)
+    limit, after = page_params("clients")
     with single_statement() as conn:
         rows = ClientRepository(conn).list_for_owner(current_user.id, limit + 1, after)
-    return page(rows, limit, client_json, _page_key)
+    return page(rows, limit, client_json, "clients", "created_at")
 
 
 @bp.post("")

@@ -1,12 +1,11 @@
 """The team side of conversations: list, read, close or tag, reply, and long-poll for messages."""
 
-from datetime import datetime
 
 from flask import Blueprint
 from flask_login import current_user, login_required
 
 from ..db import transaction
-from ..errors import not_found, validation_error
+from ..errors import not_found
 from ..listener import wait_for_rows
 from ..pagination import page, page_params
 from ..repositories.conversations import ConversationRepository
@@ -23,7 +22,6 @@ MAX_TAGS = 20
 MESSAGES_PER_LIST = 100
 MAX_WAIT_SECONDS = 25
 MAX_MESSAGE_ID = 2**63 - 1
-CURSOR_KIND = "conversations"
 
 
 def conversation_json(row) -> dict:
@@ -81,37 +79,19 @@ def _check_ids(client_id: str, conversation_id: str | None = None) -> None:
         raise not_found("conversation")
 
 
-def _conversation_key(row) -> list:
-    return [CURSOR_KIND, iso_utc(row["last_message_at"]), str(row["id"])]
-
-
-def _after_key(cursor) -> tuple[datetime, str] | None:
-    """(last_message_at, id) from a cursor of this list."""
-    if cursor is None:
-        return None
-    try:
-        kind, last_message_at, conversation_id = cursor
-        if kind != CURSOR_KIND or not is_uuid(conversation_id):
-            raise ValueError
-        return datetime.fromisoformat(last_message_at), conversation_id
-    except (TypeError, ValueError):
-        raise validation_error({"cursor": "is not a cursor of this list"}) from None
-
-
 @bp.get("/<client_id>/conversations")
 @login_required
 def list_conversations(client_id):
     _check_ids(client_id)
     status = query_value("status", STATUS)
     tag = query_value("tag", TAG)
-    limit, cursor = page_params()
-    after = _after_key(cursor)
+    limit, after = page_params("conversations")
     with transaction() as conn:
         rows = ConversationRepository(conn).list_for_owner(
             current_user.id, client_id, limit + 1, status=status, tag=tag, after=after)
     if rows is None:
         raise not_found("client")
-    return page(rows, limit, conversation_json, _conversation_key)
+    return page(rows, limit, conversation_json, "conversations", "last_message_at")
 
 
 @bp.get("/<client_id>/conversations/<conversation_id>")
