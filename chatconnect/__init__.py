@@ -8,6 +8,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from . import auth, db, errors, logs
 from .config import ConfigError, load_settings
+from .validation import IdConverter
 from .views import auth as auth_views
 from .views import clients, conversations, ops, public, visitor
 
@@ -24,6 +25,7 @@ def create_app(config: Mapping[str, str] | None = None) -> Flask:
     # Werkzeug answers "//" in a path (an empty id) with an HTML redirect to another resource;
     # without merging it is an unknown path, a JSON 404 like any other.
     app.url_map.merge_slashes = False
+    app.url_map.converters["id"] = IdConverter
     app.config.update(settings, MAX_CONTENT_LENGTH=MAX_BODY_BYTES)
     app.json.sort_keys = False
     logs.init_app(app)

@@ -5,10 +5,11 @@ import re
 from collections.abc import Callable, Iterable
 
 from flask import request
+from werkzeug.routing import BaseConverter
 
 from .errors import ApiError, validation_error
 
-UUID_PATTERN = re.compile(r"[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}")
+UUID_REGEX = r"[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}"
 # Keys are `pk_` and URL-safe characters, and keys kept from the original application are
 # printable ASCII; anything else (NUL, spaces, very long) cannot be a key.
 PUBLIC_API_KEY_PATTERN = re.compile(r"[!-~]{1,200}")
@@ -132,8 +133,13 @@ def query_value(name, check):
         raise validation_error({name: str(error)}) from None
 
 
-def is_uuid(value: str) -> bool:
-    return bool(UUID_PATTERN.fullmatch(value))
+class IdConverter(BaseConverter):
+    """`<id:name>` in a route: a UUID, lower-cased. Any other value matches no route (404)."""
+
+    regex = UUID_REGEX
+
+    def to_python(self, value: str) -> str:
+        return value.lower()
 
 
 def is_public_api_key(value: str) -> bool:

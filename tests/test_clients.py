@@ -485,3 +485,10 @@ def test_bad_limits_and_cursors_are_refused(owner, query, field):
     response = owner.get(f"/api/clients?{query}")
     assert response.status_code == 422
     assert field in response.get_json()["error"]["fields"]
+
+
+def test_an_id_in_upper_case_names_the_same_client(owner):
+    created = create_client(owner, name="Shop")
+    response = owner.get(f"/api/clients/{created['id'].upper()}")
+    assert response.status_code == 200
+    assert response.get_json()["id"] == created["id"]

@@ -15,12 +15,17 @@ from hypothesis import HealthCheck, settings
 from schemathesis.specs.openapi.checks import ignored_auth, missing_required_header
 
 from chatconnect.session_store import COOKIE_NAME
-from chatconnect.validation import is_public_api_key, is_uuid
+from chatconnect.validation import UUID_REGEX, is_public_api_key
 from chatconnect.views.ops import api_document
 
 from .conftest import PASSWORD
 
+
 HTTP_METHODS = {"get", "put", "post", "delete", "options", "head", "patch", "trace"}
+
+
+def is_id(value: str) -> bool:
+    return re.fullmatch(UUID_REGEX, value) is not None
 
 
 # --- the document is served -----------------------------------------------------------------
@@ -146,7 +151,7 @@ class AppUnderTest:
             case.headers["X-Visitor-Token"] = self.visitor_token
         for name, value in case.path_parameters.items():
             # Only schema-valid values: an invalid one must stay invalid.
-            valid = is_uuid if name.endswith("_id") else is_public_api_key
+            valid = is_id if name.endswith("_id") else is_public_api_key
             if name in self.path_ids and isinstance(value, str) and valid(value):
                 case.path_parameters[name] = self.path_ids[name]
         wait = str(case.query.get("wait", ""))

@@ -13,7 +13,7 @@ from ..repositories.rate_limits import RateLimitRepository
 from ..repositories.sessions import SessionRepository
 from ..repositories.users import UserRepository
 from ..serialize import iso_utc
-from ..validation import is_uuid, parse_body, text
+from ..validation import parse_body, text
 
 bp = Blueprint("auth", __name__, url_prefix="/api/auth")
 
@@ -153,12 +153,9 @@ def list_sessions():
     return {"items": [session_json(row, session.public_id) for row in rows], "next_cursor": None}
 
 
-@bp.delete("/sessions/<session_id>")
+@bp.delete("/sessions/<id:session_id>")
 @login_required
 def delete_session(session_id):
-    session_id = session_id.lower()
-    if not is_uuid(session_id):
-        raise not_found("session")
     with transaction() as conn:
         if not SessionRepository(conn).delete_for_user(session_id, current_user.id):
             raise not_found("session")
@@ -190,11 +187,9 @@ def create_token():
     return new_token_json(row, token), 201
 
 
-@bp.delete("/tokens/<token_id>")
+@bp.delete("/tokens/<id:token_id>")
 @login_required
 def delete_token(token_id):
-    if not is_uuid(token_id):
-        raise not_found("token")
     with transaction() as conn:
         if not ApiTokenRepository(conn).delete_for_user(token_id, current_user.id):
             raise not_found("token")

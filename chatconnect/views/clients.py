@@ -10,7 +10,7 @@ from ..pagination import page, page_params
 from ..repositories.clients import ClientRepository
 from ..repositories.widgets import WidgetRepository
 from ..serialize import iso_utc
-from ..validation import is_uuid, list_of, one_of, parse_body, text
+from ..validation import list_of, one_of, parse_body, text
 
 bp = Blueprint("clients", __name__, url_prefix="/api/clients")
 
@@ -56,13 +56,6 @@ def _found(row):
     return row
 
 
-def _client_id(client_id: str) -> str:
-    """The path id, or 404 when it cannot be the id of any client."""
-    if not is_uuid(client_id):
-        raise not_found("client")
-    return client_id
-
-
 @bp.get("")
 @login_required
 def list_clients():
@@ -84,29 +77,26 @@ def create_client():
     return client_json(client), 201
 
 
-@bp.get("/<client_id>")
+@bp.get("/<id:client_id>")
 @login_required
 def get_client(client_id):
-    client_id = _client_id(client_id)
     with transaction() as conn:
         client = ClientRepository(conn).get_for_owner(client_id, current_user.id)
     return client_json(_found(client))
 
 
-@bp.patch("/<client_id>")
+@bp.patch("/<id:client_id>")
 @login_required
 def update_client(client_id):
-    client_id = _client_id(client_id)
     changes = parse_body(CLIENT_CHECKS)
     with transaction() as conn:
         client = ClientRepository(conn).update(client_id, current_user.id, changes)
     return client_json(_found(client))
 
 
-@bp.delete("/<client_id>")
+@bp.delete("/<id:client_id>")
 @login_required
 def delete_client(client_id):
-    client_id = _client_id(client_id)
     with transaction() as conn:
         deleted = ClientRepository(conn).delete(client_id, current_user.id)
     if not deleted:
@@ -114,28 +104,25 @@ def delete_client(client_id):
     return "", 204
 
 
-@bp.post("/<client_id>/rotate-key")
+@bp.post("/<id:client_id>/rotate-key")
 @login_required
 def rotate_client_key(client_id):
-    client_id = _client_id(client_id)
     with transaction() as conn:
         client = ClientRepository(conn).rotate_key(client_id, current_user.id)
     return client_json(_found(client))
 
 
-@bp.get("/<client_id>/widget")
+@bp.get("/<id:client_id>/widget")
 @login_required
 def get_widget(client_id):
-    client_id = _client_id(client_id)
     with transaction() as conn:
         widget = WidgetRepository(conn).get_for_owner(client_id, current_user.id)
     return widget_json(_found(widget))
 
 
-@bp.patch("/<client_id>/widget")
+@bp.patch("/<id:client_id>/widget")
 @login_required
 def update_widget(client_id):
-    client_id = _client_id(client_id)
     changes = parse_body(WIDGET_CHECKS)
     with transaction() as conn:
         widget = WidgetRepository(conn).update(client_id, current_user.id, changes)

@@ -11,7 +11,7 @@ from ..pagination import page, page_params
 from ..repositories.conversations import ConversationRepository
 from ..repositories.messages import MessageRepository
 from ..serialize import iso_utc
-from ..validation import is_uuid, list_of, one_of, parse_body, query_integer, query_value, text
+from ..validation import list_of, one_of, parse_body, query_integer, query_value, text
 
 bp = Blueprint("conversations", __name__, url_prefix="/api/clients")
 
@@ -72,17 +72,9 @@ def message_list(conversation_id, after: int, wait: int, rows: list) -> dict:
             "next_cursor": str(rows[-1]["id"]) if more else None}
 
 
-def _check_ids(client_id: str, conversation_id: str | None = None) -> None:
-    if not is_uuid(client_id):
-        raise not_found("client")
-    if conversation_id is not None and not is_uuid(conversation_id):
-        raise not_found("conversation")
-
-
-@bp.get("/<client_id>/conversations")
+@bp.get("/<id:client_id>/conversations")
 @login_required
 def list_conversations(client_id):
-    _check_ids(client_id)
     status = query_value("status", STATUS)
     tag = query_value("tag", TAG)
     limit, after = page_params("conversations")
@@ -94,10 +86,9 @@ def list_conversations(client_id):
     return page(rows, limit, conversation_json, "conversations", "last_message_at")
 
 
-@bp.get("/<client_id>/conversations/<conversation_id>")
+@bp.get("/<id:client_id>/conversations/<id:conversation_id>")
 @login_required
 def get_conversation(client_id, conversation_id):
-    _check_ids(client_id, conversation_id)
     with transaction() as conn:
         conversation = ConversationRepository(conn).get_for_owner(
             current_user.id, client_id, conversation_id)
@@ -107,10 +98,9 @@ def get_conversation(client_id, conversation_id):
     return {**conversation_json(conversation), "messages": [message_json(m) for m in messages]}
 
 
-@bp.patch("/<client_id>/conversations/<conversation_id>")
+@bp.patch("/<id:client_id>/conversations/<id:conversation_id>")
 @login_required
 def update_conversation(client_id, conversation_id):
-    _check_ids(client_id, conversation_id)
     changes = parse_body({"status": STATUS, "tags": list_of(TAG, MAX_TAGS)})
     with transaction() as conn:
         conversations = ConversationRepository(conn)
@@ -124,10 +114,9 @@ def update_conversation(client_id, conversation_id):
     return conversation_json(conversation)
 
 
-@bp.post("/<client_id>/conversations/<conversation_id>/messages")
+@bp.post("/<id:client_id>/conversations/<id:conversation_id>/messages")
 @login_required
 def create_agent_message(client_id, conversation_id):
-    _check_ids(client_id, conversation_id)
     body = parse_body({"body": MESSAGE_BODY}, required=("body",))
     with transaction() as conn:
         if not ConversationRepository(conn).record_agent_message(
@@ -137,10 +126,9 @@ def create_agent_message(client_id, conversation_id):
     return message_json(message), 201
 
 
-@bp.get("/<client_id>/conversations/<conversation_id>/messages")
+@bp.get("/<id:client_id>/conversations/<id:conversation_id>/messages")
 @login_required
 def list_agent_messages(client_id, conversation_id):
-    _check_ids(client_id, conversation_id)
     after, wait = message_query()
     with transaction() as conn:
         conversation = ConversationRepository(conn).get_for_owner(

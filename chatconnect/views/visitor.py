@@ -15,7 +15,7 @@ from ..origins import add_cors_headers, check_public_origin
 from ..repositories.conversations import ConversationRepository
 from ..repositories.messages import MessageRepository
 from ..session_store import hash_secret
-from ..validation import is_public_api_key, is_uuid, nullable, parse_body, text
+from ..validation import is_public_api_key, nullable, parse_body, text
 from .conversations import (MESSAGE_BODY, conversation_json, message_json, message_list,
                             message_query, messages_after)
 
@@ -44,7 +44,7 @@ def _active_client(conn, public_api_key: str):
 def _visitor_conversation(conn, conversation_id: str):
     """The conversation of the request's visitor token, after the origin check."""
     token = request.headers.get("X-Visitor-Token")
-    if not token or not is_uuid(conversation_id):
+    if not token:
         raise not_found("conversation")
     conversation = ConversationRepository(conn).get_for_visitor(conversation_id,
                                                                 hash_secret(token))
@@ -78,7 +78,7 @@ def preflight_conversations(public_api_key):
     return "", 204
 
 
-@bp.get("/conversations/<conversation_id>/messages", **NO_AUTOMATIC_OPTIONS)
+@bp.get("/conversations/<id:conversation_id>/messages", **NO_AUTOMATIC_OPTIONS)
 def list_visitor_messages(conversation_id):
     with transaction() as conn:
         conversation = _visitor_conversation(conn, conversation_id)
@@ -87,7 +87,7 @@ def list_visitor_messages(conversation_id):
     return message_list(conversation["id"], after, wait, rows)
 
 
-@bp.post("/conversations/<conversation_id>/messages", **NO_AUTOMATIC_OPTIONS)
+@bp.post("/conversations/<id:conversation_id>/messages", **NO_AUTOMATIC_OPTIONS)
 def create_visitor_message(conversation_id):
     with transaction() as conn:
         conversation = _visitor_conversation(conn, conversation_id)
@@ -100,10 +100,8 @@ def create_visitor_message(conversation_id):
     return message_json(message), 201
 
 
-@bp.route("/conversations/<conversation_id>/messages", methods=["OPTIONS"])
+@bp.route("/conversations/<id:conversation_id>/messages", methods=["OPTIONS"])
 def preflight_messages(conversation_id):
-    if not is_uuid(conversation_id):
-        raise not_found("conversation")
     with transaction() as conn:
         allowed_domains = ConversationRepository(conn).allowed_domains_for_preflight(
             conversation_id)
