@@ -21,7 +21,7 @@ run: $(INSTALLED)
 	$(PY) -m chatconnect.devserver
 
 test: $(INSTALLED)
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest -n auto $(PYTEST_ARGS)
 
 # wrk is a Debian package: installed here when missing and running as root, else bench/run.py
 # says how to get it. BENCH_ARGS passes options, e.g. BENCH_ARGS="--clients 1000000".
