@@ -46,6 +46,20 @@ def database_url():
             cluster.destroy()
 
 
+@pytest.fixture
+def own_cluster():
+    """A cluster this test may stop and start, whatever server the rest of the suite uses."""
+    from chatconnect.localdb import LocalCluster
+    cluster = LocalCluster(Path(tempfile.mkdtemp(prefix="ccpg-")), throwaway=True)
+    try:
+        cluster.start()
+        cluster.create_database("chatconnect")
+        migrate.upgrade(cluster.url("chatconnect"))
+        yield cluster
+    finally:
+        cluster.destroy()
+
+
 def app_config(database_url, **overrides) -> dict:
     return {
         "DATABASE_URL": database_url,

@@ -3,7 +3,6 @@
 import os
 import subprocess
 import sys
-import tempfile
 import time
 import uuid
 from pathlib import Path
@@ -12,7 +11,6 @@ import psycopg
 import pytest
 
 from chatconnect import migrate
-from chatconnect.localdb import LocalCluster
 
 from .conftest import app_config, with_database
 
@@ -134,19 +132,6 @@ def test_bad_setting_stops_startup_with_one_line_naming_it(tmp_path, env, variab
     assert result.returncode == 1
     assert result.stderr.strip().count("\n") == 0
     assert variable in result.stderr
-
-
-@pytest.fixture
-def own_cluster():
-    """A cluster this test may stop and start, whatever server the rest of the suite uses."""
-    cluster = LocalCluster(Path(tempfile.mkdtemp(prefix="ccpg-")), throwaway=True)
-    try:
-        cluster.start()
-        cluster.create_database("chatconnect")
-        migrate.upgrade(cluster.url("chatconnect"))
-        yield cluster
-    finally:
-        cluster.destroy()
 
 
 def wait_for_status(client, path, status, seconds=20):

@@ -13,7 +13,6 @@ from chatconnect.listener import EXTENSION
 
 from .conftest import AuthActions
 from .test_conversations import create_client, messages_url, start_conversation, team_url, visitor
-from .test_database import own_cluster  # noqa: F401  (a fixture)
 
 REPO = Path(__file__).resolve().parent.parent
 WAIT = 20  # long enough that waking up before it ends can only mean a notification arrived
@@ -155,7 +154,7 @@ def test_one_listener_per_app_started_by_the_first_long_poll(app, database_url, 
     assert listener_of(app) is listener
 
 
-def test_listener_reconnects_after_the_database_restarts(make_app, own_cluster, background):  # noqa: F811
+def test_listener_reconnects_after_the_database_restarts(make_app, own_cluster, background):
     database_url = own_cluster.url("chatconnect")
     app = make_app(DATABASE_URL=database_url, DB_POOL_TIMEOUT="2")
     team, shop, started = setup_conversation(app, database_url)
