@@ -25,6 +25,9 @@ def db_upgrade():
         applied = migrate.upgrade(current_app.config["DATABASE_URL"])
     except psycopg.OperationalError as error:
         raise click.ClickException(f"cannot reach the database: {error}".strip()) from None
+    except psycopg.Error as error:
+        # e.g. usernames of the original application that differ only by case
+        raise click.ClickException(f"the upgrade stopped: {error}".strip()) from None
     click.echo("applied: " + ", ".join(applied) if applied else "schema is up to date")
 
 

@@ -193,3 +193,20 @@ def test_a_pooled_connection_the_server_ended_is_replaced_before_a_request_uses_
             time.sleep(0.05)
 
     assert client.get("/readyz").status_code == 200
+
+
+def test_upgrade_refusing_the_data_says_why_in_one_error(new_database, tmp_path):
+    url = new_database()
+    with psycopg.connect(url) as conn:
+        conn.execute(ORIGINAL_APP_SCHEMA)
+        conn.execute("INSERT INTO users (username, password) VALUES ('OLDUSER', 'x')")
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "TEST_DATABASE_URL")}
+    env.update(DATABASE_URL=url, CHATCONNECT_ENV="development")
+    result = subprocess.run([sys.executable, "-m", "flask", "--app", "chatconnect", "db",
+                             "upgrade"], cwd=tmp_path, env=env, capture_output=True, text=True,
+                            timeout=60)
+    assert result.returncode == 1
+    assert "users_username_lower_unique" in result.stderr
+    assert "Traceback" not in result.stderr
+    with psycopg.connect(url) as conn:
+        assert conn.execute("SELECT count(*) FROM users").fetchone() == (2,)
