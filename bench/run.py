@@ -29,6 +29,7 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
+from psycopg import sql
 
 import seed
 from chatconnect import migrate, passwords
@@ -156,12 +157,12 @@ def bench_database(work_dir: Path):
     dbname = f"chatconnect_bench_{uuid.uuid4().hex[:8]}"
     if server_url:
         with psycopg.connect(server_url, autocommit=True) as conn:
-            conn.execute(f'CREATE DATABASE "{dbname}"')
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(dbname)))
         try:
             yield urlunsplit(urlsplit(server_url)._replace(path="/" + dbname)), None
         finally:
             with psycopg.connect(server_url, autocommit=True) as conn:
-                conn.execute(f'DROP DATABASE IF EXISTS "{dbname}" WITH (FORCE)')
+                conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(dbname)))
         return
     cluster = LocalCluster(work_dir / "postgres", throwaway=True)
     try:

@@ -15,7 +15,7 @@ from contextlib import contextmanager
 import psycopg
 from flask import current_app
 
-CHANNEL = "chatconnect_messages"
+LISTEN = "LISTEN chatconnect_messages"
 EXTENSION = "message_listener"
 # How often the thread looks up from the socket to see whether it was asked to stop.
 STOP_CHECK_SECONDS = 2.0
@@ -86,7 +86,7 @@ class MessageListener:
         while not self._stopping.is_set():
             try:
                 with psycopg.connect(self.conninfo, autocommit=True, **CONNECT_OPTIONS) as conn:
-                    conn.execute(f"LISTEN {CHANNEL}")
+                    conn.execute(LISTEN)
                     self.connections += 1
                     delay = FIRST_RETRY_SECONDS
                     # Notifications sent while nobody listened are lost: every waiter looks again.

@@ -5,11 +5,13 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
+from psycopg import sql
 import pytest
 
 from chatconnect import create_app, migrate
 
-TABLES = "users, clients, client_widgets, session, api_tokens, rate_limits, conversations, messages"
+TRUNCATE_TABLES = ("TRUNCATE users, clients, client_widgets, session, api_tokens, rate_limits, "
+                   "conversations, messages CASCADE")
 PASSWORD = "correct horse battery"
 
 
@@ -25,14 +27,14 @@ def database_url():
     dbname = f"chatconnect_test_{uuid.uuid4().hex[:8]}"
     if server_url:
         with psycopg.connect(server_url, autocommit=True) as conn:
-            conn.execute(f'CREATE DATABASE "{dbname}"')
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(dbname)))
         url = with_database(server_url, dbname)
         try:
             migrate.upgrade(url)
             yield url
         finally:
             with psycopg.connect(server_url, autocommit=True) as conn:
-                conn.execute(f'DROP DATABASE IF EXISTS "{dbname}" WITH (FORCE)')
+                conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(dbname)))
     else:
         from chatconnect.localdb import LocalCluster
         cluster = LocalCluster(Path(tempfile.mkdtemp(prefix="ccpg-")), throwaway=True)
@@ -93,7 +95,7 @@ def make_app(database_url):
 @pytest.fixture
 def app(make_app, database_url):
     with psycopg.connect(database_url, autocommit=True) as conn:
-        conn.execute(f"TRUNCATE {TABLES} CASCADE")
+        conn.execute(TRUNCATE_TABLES)
     return make_app()
 
 

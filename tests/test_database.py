@@ -8,6 +8,7 @@ import uuid
 from pathlib import Path
 
 import psycopg
+from psycopg import sql
 import pytest
 
 from chatconnect import migrate
@@ -38,14 +39,14 @@ def new_database(database_url):
     def create():
         name = f"chatconnect_extra_{uuid.uuid4().hex[:8]}"
         with psycopg.connect(admin_url, autocommit=True) as conn:
-            conn.execute(f'CREATE DATABASE "{name}"')
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
         names.append(name)
         return with_database(database_url, name)
 
     yield create
     with psycopg.connect(admin_url, autocommit=True) as conn:
         for name in names:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
 
 
 def schema_shape(url):
