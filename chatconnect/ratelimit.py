@@ -4,20 +4,9 @@ from .errors import ApiError
 from .repositories.rate_limits import RateLimitRepository
 
 
-def _too_many(retry_after: int) -> ApiError:
-    return ApiError(429, "rate_limited", "too many requests; retry later",
-                    headers={"Retry-After": str(max(1, retry_after))})
-
-
 def enforce(conn, key: str, limit: tuple[int, int]) -> None:
     """Count a hit against `key`; 429 once more than `limit` hits fall in the window."""
     hits, retry_after = RateLimitRepository(conn).hit(key, limit[1])
     if hits > limit[0]:
-        raise _too_many(retry_after)
-
-
-def refuse_if_exhausted(conn, key: str, limit: tuple[int, int]) -> None:
-    """429 if `key` already used up `limit`, without counting a hit (e.g. failed sign-ins)."""
-    hits, retry_after = RateLimitRepository(conn).current(key, limit[1])
-    if hits >= limit[0]:
-        raise _too_many(retry_after)
+        raise ApiError(429, "rate_limited", "too many requests; retry later",
+                       headers={"Retry-After": str(max(1, retry_after))})

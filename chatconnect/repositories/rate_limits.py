@@ -10,12 +10,6 @@ ON CONFLICT (key) DO UPDATE SET
 RETURNING hits, ceil(extract(epoch FROM
     r.window_start + make_interval(secs => %(window)s) - now()))::int AS retry_after"""
 
-SELECT_CURRENT = """
-SELECT hits, ceil(extract(epoch FROM
-    window_start + make_interval(secs => %(window)s) - now()))::int AS retry_after
-FROM rate_limits
-WHERE key = %(key)s AND window_start > now() - make_interval(secs => %(window)s)"""
-
 DELETE = "DELETE FROM rate_limits WHERE key = %(key)s"
 
 RELEASE = "UPDATE rate_limits SET hits = greatest(hits - 1, 0) WHERE key = %(key)s"
@@ -29,10 +23,6 @@ class RateLimitRepository:
         """Count one hit; return (hits in the current window, seconds until it ends)."""
         row = self.conn.execute(HIT, {"key": key, "window": window_seconds}).fetchone()
         return row["hits"], row["retry_after"]
-
-    def current(self, key: str, window_seconds: int) -> tuple[int, int]:
-        row = self.conn.execute(SELECT_CURRENT, {"key": key, "window": window_seconds}).fetchone()
-        return (row["hits"], row["retry_after"]) if row else (0, 0)
 
     def reset(self, key: str) -> None:
         self.conn.execute(DELETE, {"key": key})
