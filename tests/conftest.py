@@ -10,8 +10,12 @@ import pytest
 
 from chatconnect import create_app, migrate
 
-TRUNCATE_TABLES = ("TRUNCATE users, clients, client_widgets, session, api_tokens, rate_limits, "
-                   "conversations, messages CASCADE")
+# Every table of the schema but the migration record, whatever the features add.
+TRUNCATE_TABLES = """
+DO $$ BEGIN
+    EXECUTE (SELECT 'TRUNCATE ' || string_agg(format('%I', tablename), ', ') || ' CASCADE'
+             FROM pg_tables WHERE schemaname = 'public' AND tablename <> 'schema_migrations');
+END $$"""
 PASSWORD = "correct horse battery"
 
 
