@@ -35,6 +35,18 @@ def _origins(environ, name):
     return origins
 
 
+def _key_list(environ, name, default):
+    """Comma-separated secrets, the first one current; `default` when unset."""
+    raw = environ.get(name, "").strip()
+    if not raw:
+        return [default]
+    keys = [key.strip() for key in raw.split(",")]
+    if any(len(key) < 16 for key in keys):
+        raise ConfigError(f"{name} must be a comma-separated list of keys of at least 16 "
+                          "characters each")
+    return keys
+
+
 def load_settings(environ: Mapping[str, str]) -> dict:
     """Read every setting from `environ`; raise ConfigError on the first bad one."""
     env = environ.get("CHATCONNECT_ENV", "production").strip() or "production"
@@ -73,5 +85,9 @@ def load_settings(environ: Mapping[str, str]) -> dict:
         "LOGIN_LIMIT_PER_IP": _rate(environ, "LOGIN_LIMIT_PER_IP", "30/900"),
         "CONVERSATION_LIMIT_PER_IP": _rate(environ, "CONVERSATION_LIMIT_PER_IP", "10/3600"),
         "VISITOR_MESSAGE_LIMIT_PER_IP": _rate(environ, "VISITOR_MESSAGE_LIMIT_PER_IP", "60/60"),
+        # Contacts and verified identity: the keys that encrypt identity secrets (the first
+        # encrypts, all decrypt), SECRET_KEY when unset.
+        "IDENTITY_ENCRYPTION_KEYS": _key_list(environ, "IDENTITY_ENCRYPTION_KEYS", secret_key),
+        "IDENTIFY_LIMIT_PER_IP": _rate(environ, "IDENTIFY_LIMIT_PER_IP", "60/60"),
         "LOG_LEVEL": environ.get("LOG_LEVEL", "INFO").strip().upper() or "INFO",
     }

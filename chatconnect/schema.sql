@@ -80,7 +80,6 @@ CREATE TABLE IF NOT EXISTS conversations (
     status text NOT NULL DEFAULT 'open' CHECK (status IN ('open', 'closed')),
     visitor_name text,
     visitor_email text,
-    visitor_token_hash text NOT NULL,
     tags text[] NOT NULL DEFAULT '{}',
     created_at timestamptz NOT NULL DEFAULT now(),
     last_message_at timestamptz NOT NULL DEFAULT now()
@@ -109,3 +108,61 @@ END
 $$;
 CREATE OR REPLACE TRIGGER messages_notify AFTER INSERT ON messages
     FOR EACH ROW EXECUTE FUNCTION notify_new_message();
+
+-- Contacts, verified identity and personal data ---------------------------------------------
+-- A contact is a visitor of one client: anonymous (external_id NULL) from its first
+-- conversation on, or verified through a signed identify, where the same external_id on any
+-- device is the same contact. Every conversation belongs to one contact; deleting a contact
+-- takes its conversations, messages and visitor tokens with it.
+CREATE EXTENSION IF NOT EXISTS pg_trgm;
+
+CREATE TABLE IF NOT EXISTS contacts (
+    id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    client_id varchar NOT NULL REFERENCES clients (id) ON DELETE CASCADE,
+    external_id text,
+    name text,
+    email text,
+    verified boolean NOT NULL DEFAULT false,
+    created_at timestamptz NOT NULL DEFAULT now(),
+    last_seen_at timestamptz NOT NULL DEFAULT now(),
+    CONSTRAINT contacts_client_id_external_id_unique UNIQUE (client_id, external_id),
+    CONSTRAINT contacts_verified_iff_external_id CHECK (verified = (external_id IS NOT NULL))
+);
+CREATE INDEX IF NOT EXISTS contacts_client_seen_idx
+    ON contacts (client_id, last_seen_at DESC, id DESC);
+-- Search matches a substring of the name, the email or the external id (see bench/contacts.py).
+CREATE INDEX IF NOT EXISTS contacts_search_idx ON contacts USING gin (
+    (coalesce(name, '') || chr(31) || coalesce(email, '') || chr(31) || coalesce(external_id, ''))
+    gin_trgm_ops);
+
+-- The browser's proof of being a contact: token_hash is the SHA-256 hex digest of the
+-- X-Visitor-Token. A contact has one token per browser (or device) it was reached from.
+CREATE TABLE IF NOT EXISTS visitor_tokens (
+    token_hash text PRIMARY KEY,
+    client_id varchar NOT NULL REFERENCES clients (id) ON DELETE CASCADE,
+    contact_id uuid NOT NULL REFERENCES contacts (id) ON DELETE CASCADE,
+    created_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX IF NOT EXISTS visitor_tokens_contact_id_idx ON visitor_tokens (contact_id);
+
+ALTER TABLE conversations ADD COLUMN IF NOT EXISTS contact_id uuid NOT NULL
+    CONSTRAINT conversations_contact_id_fkey REFERENCES contacts (id) ON DELETE CASCADE;
+CREATE INDEX IF NOT EXISTS conversations_contact_activity_idx
+    ON conversations (contact_id, last_message_at DESC, id DESC);
+
+-- identity_secret_encrypted: the HMAC key of identify, AES-GCM encrypted (chatconnect/identity.py).
+ALTER TABLE clients
+    ADD COLUMN IF NOT EXISTS identity_secret_encrypted bytea,
+    ADD COLUMN IF NOT EXISTS identity_required boolean NOT NULL DEFAULT false,
+    ADD COLUMN IF NOT EXISTS retention_days integer
+        CONSTRAINT clients_retention_days_range CHECK (retention_days BETWEEN 1 AND 3650);
+
+-- Identify signatures accepted so far, each kept until it could no longer be accepted anyway
+-- (its timestamp + 300 s), so that none is accepted twice.
+CREATE TABLE IF NOT EXISTS identity_signatures (
+    client_id varchar NOT NULL REFERENCES clients (id) ON DELETE CASCADE,
+    signature text NOT NULL,
+    expires_at timestamptz NOT NULL,
+    PRIMARY KEY (client_id, signature)
+);
+CREATE INDEX IF NOT EXISTS identity_signatures_expires_at_idx ON identity_signatures (expires_at);

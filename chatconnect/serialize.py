@@ -12,3 +12,16 @@ def iso_utc(value: datetime | None) -> str | None:
     if value.tzinfo is not None:
         value = value.astimezone(UTC).replace(tzinfo=None)
     return value.isoformat() + "Z"
+
+
+def contact_json(row) -> dict:
+    return {
+        "id": str(row["id"]),
+        "client_id": row["client_id"],
+        "external_id": row["external_id"],
+        "name": row["name"],
+        "email": row["email"],
+        "verified": row["verified"],
+        "created_at": iso_utc(row["created_at"]),
+        "last_seen_at": iso_utc(row["last_seen_at"]),
+    }

@@ -79,6 +79,22 @@ def text(min_length=1, max_length=None, pattern=None, pattern_message=None):
     return check
 
 
+def boolean(value):
+    if not isinstance(value, bool):
+        raise Invalid("must be true or false")
+    return value
+
+
+def integer(minimum, maximum):
+    """A JSON integer (not a boolean, not 1.0) in [minimum, maximum]."""
+    def check(value):
+        if not isinstance(value, int) or isinstance(value, bool) \
+                or not minimum <= value <= maximum:
+            raise Invalid(f"must be a whole number from {minimum} to {maximum}")
+        return value
+    return check
+
+
 def nullable(check):
     return lambda value: None if value is None else check(value)
 

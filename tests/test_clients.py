@@ -52,7 +52,8 @@ def stranger(app):
 def test_create_client_with_its_widget(owner):
     created = create_client(owner, name="Acme Shop", allowed_domains=["acme.test"])
     assert set(created) == {"id", "name", "public_api_key", "allowed_domains", "status",
-                            "created_at"}
+                            "created_at", "identity_required", "retention_days"}
+    assert (created["identity_required"], created["retention_days"]) == (False, None)
     assert created["name"] == "Acme Shop" and created["status"] == "active"
     assert created["allowed_domains"] == ["acme.test"]
     assert re.fullmatch(KEY_PATTERN, created["public_api_key"])
@@ -306,9 +307,11 @@ def test_client_and_widget_are_created_together_or_not_at_all(owner, database_ur
 
 def add_conversation(database_url, client_id):
     with psycopg.connect(database_url) as conn:
+        contact_id = conn.execute("INSERT INTO contacts (client_id) VALUES (%s) RETURNING id",
+                                  (client_id,)).fetchone()[0]
         conversation_id = conn.execute(
-            "INSERT INTO conversations (client_id, visitor_token_hash) VALUES (%s, 'x') "
-            "RETURNING id", (client_id,)).fetchone()[0]
+            "INSERT INTO conversations (client_id, contact_id) VALUES (%s, %s) "
+            "RETURNING id", (client_id, contact_id)).fetchone()[0]
         conn.execute("INSERT INTO messages (conversation_id, sender, body) "
                      "VALUES (%s, 'visitor', 'hello'), (%s, 'agent', 'hi')",
                      (conversation_id, conversation_id))

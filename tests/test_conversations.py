@@ -76,8 +76,8 @@ def started(visitor_client, shop):
 def test_visitor_and_team_exchange_messages(client, visitor_client, shop, started):
     conversation, token = started["conversation"], started["visitor_token"]
     assert set(started) == {"conversation", "visitor_token", "messages"}
-    assert set(conversation) == {"id", "client_id", "status", "visitor_name", "visitor_email",
-                                 "tags", "created_at", "last_message_at"}
+    assert set(conversation) == {"id", "client_id", "contact_id", "status", "visitor_name",
+                                 "visitor_email", "tags", "created_at", "last_message_at"}
     assert conversation["client_id"] == shop["id"] and conversation["status"] == "open"
     assert (conversation["visitor_name"], conversation["visitor_email"]) == (
         "Vera", "vera@example.org")
@@ -121,7 +121,7 @@ def test_visitor_and_team_exchange_messages(client, visitor_client, shop, starte
 def test_visitor_token_is_stored_only_as_a_hash(started, database_url):
     token = started["visitor_token"]
     with psycopg.connect(database_url) as conn:
-        stored = conn.execute("SELECT visitor_token_hash FROM conversations").fetchall()
+        stored = conn.execute("SELECT token_hash FROM visitor_tokens").fetchall()
     assert stored == [(hashlib.sha256(token.encode()).hexdigest(),)]
 
 

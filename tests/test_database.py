@@ -5,6 +5,7 @@ import subprocess
 import sys
 import time
 import uuid
+from datetime import UTC, datetime
 from pathlib import Path
 
 import psycopg
@@ -17,6 +18,8 @@ from .conftest import app_config, with_database
 
 REPO = Path(__file__).resolve().parent.parent
 ORIGINAL_APP_SCHEMA = (Path(__file__).parent / "fixtures" / "original_app_schema.sql").read_text()
+CONVERSATIONS_BEFORE_CONTACTS = (
+    Path(__file__).parent / "fixtures" / "conversations_before_contacts.sql").read_text()
 
 SCHEMA_SHAPE = {
     "columns": """
@@ -56,7 +59,7 @@ def schema_shape(url):
 
 def test_upgrade_of_an_empty_database_then_again_is_a_no_op(new_database):
     url = new_database()
-    assert migrate.upgrade(url) == ["0001_original_app_tables"]
+    assert migrate.upgrade(url) == sorted(path.stem for path in migrate.MIGRATIONS_DIR.glob("*.sql"))
     shape = schema_shape(url)
     assert {row[0] for row in shape["columns"]} >= {"users", "clients", "client_widgets",
                                                     "session", "conversations", "messages"}
@@ -84,6 +87,54 @@ def test_upgrade_of_an_original_app_database_keeps_rows_and_matches_a_fresh_one(
         # The widget foreign key keeps its name and now cascades.
         conn.execute("DELETE FROM clients")
         assert conn.execute("SELECT count(*) FROM client_widgets").fetchone() == (0,)
+
+
+def test_upgrade_gives_every_existing_conversation_a_contact_and_keeps_its_token(
+        new_database, make_app):
+    original, fresh = new_database(), new_database()
+    with psycopg.connect(original) as conn:
+        conn.execute(ORIGINAL_APP_SCHEMA)
+        conn.execute(CONVERSATIONS_BEFORE_CONTACTS)
+        before = conn.execute("SELECT id, client_id, status, visitor_name, visitor_email, tags, "
+                              "created_at, last_message_at FROM conversations ORDER BY id").fetchall()
+        messages = conn.execute("SELECT * FROM messages ORDER BY id").fetchall()
+    migrate.upgrade(original)
+    migrate.upgrade(original)
+    migrate.upgrade(fresh)
+
+    assert schema_shape(original) == schema_shape(fresh)
+    with psycopg.connect(original) as conn:
+        assert conn.execute("SELECT id, client_id, status, visitor_name, visitor_email, tags, "
+                            "created_at, last_message_at FROM conversations "
+                            "ORDER BY id").fetchall() == before
+        assert conn.execute("SELECT * FROM messages ORDER BY id").fetchall() == messages
+        contacts = conn.execute(
+            "SELECT v.id, k.client_id, k.external_id, k.name, k.email, k.verified, "
+            "k.created_at, k.last_seen_at FROM conversations v "
+            "JOIN contacts k ON k.id = v.contact_id ORDER BY v.id").fetchall()
+        assert conn.execute("SELECT count(*) FROM contacts").fetchone() == (2,)
+    vera, anonymous = before
+    # Each its own anonymous contact, last seen at the visitor's latest message.
+    assert contacts[0][1:] == (vera[1], None, "Vera", "vera@example.org", False, vera[6],
+                               datetime(2026, 1, 10, 9, 10, tzinfo=UTC))
+    assert contacts[1][1:] == (anonymous[1], None, None, None, False, anonymous[6], anonymous[6])
+
+    # The visitor tokens issued before contacts still open their conversations, and only those.
+    app = make_app(DATABASE_URL=original)
+    http = app.test_client()
+    for token, conversation, other in (("old-token-vera", vera, anonymous),
+                                       ("old-token-anon", anonymous, vera)):
+        response = http.get(f"/api/public/conversations/{conversation[0]}/messages",
+                            headers={"X-Visitor-Token": token})
+        assert response.status_code == 200
+        assert [m["conversation_id"] for m in response.get_json()["items"]] \
+            == [str(conversation[0])] * (3 if conversation is vera else 2)
+        assert http.get(f"/api/public/conversations/{other[0]}/messages",
+                        headers={"X-Visitor-Token": token}).status_code == 404
+    listed = http.get("/api/public/widgets/pk_oldkey/conversations",
+                      headers={"X-Visitor-Token": "old-token-vera"}).get_json()
+    assert [item["id"] for item in listed["items"]] == [str(vera[0])]
+    assert listed["items"][0]["contact_id"] == str(vera[0])
 
 
 def run_python(code, cwd, env_extra=None):

@@ -7,20 +7,23 @@ from psycopg.types.json import Jsonb
 
 # created_at is `timestamp without time zone` holding UTC (the original table's type).
 SELECT_CLIENT_FOR_OWNER = """
-SELECT id, name, public_api_key, allowed_domains, status, created_at
+SELECT id, name, public_api_key, allowed_domains, status, created_at,
+    identity_required, retention_days
 FROM clients
 WHERE id = %(id)s AND user_id = %(owner_id)s"""
 
 # Keyset pagination, oldest first; served by clients_user_id_created_at_id_idx.
 SELECT_FIRST_PAGE_FOR_OWNER = """
-SELECT id, name, public_api_key, allowed_domains, status, created_at
+SELECT id, name, public_api_key, allowed_domains, status, created_at,
+    identity_required, retention_days
 FROM clients
 WHERE user_id = %(owner_id)s
 ORDER BY created_at, id
 LIMIT %(limit)s"""
 
 SELECT_PAGE_AFTER_FOR_OWNER = """
-SELECT id, name, public_api_key, allowed_domains, status, created_at
+SELECT id, name, public_api_key, allowed_domains, status, created_at,
+    identity_required, retention_days
 FROM clients
 WHERE user_id = %(owner_id)s AND (created_at, id) > (%(after_created_at)s, %(after_id)s)
 ORDER BY created_at, id
@@ -29,22 +32,51 @@ LIMIT %(limit)s"""
 INSERT_CLIENT = """
 INSERT INTO clients (user_id, name, public_api_key, allowed_domains)
 VALUES (%(owner_id)s, %(name)s, %(public_api_key)s, %(allowed_domains)s)
-RETURNING id, name, public_api_key, allowed_domains, status, created_at"""
+RETURNING id, name, public_api_key, allowed_domains, status, created_at,
+    identity_required, retention_days"""
 
-# Fields left out of a change are NULL here and keep their value (none is nullable).
+# Fields left out of a change are NULL here and keep their value; retention_days may be set to
+# NULL, so whether it changes is a parameter of its own.
 UPDATE_CLIENT_FOR_OWNER = """
 UPDATE clients
 SET name = coalesce(%(name)s, name),
     allowed_domains = coalesce(%(allowed_domains)s, allowed_domains),
-    status = coalesce(%(status)s, status)
+    status = coalesce(%(status)s, status),
+    identity_required = coalesce(%(identity_required)s, identity_required),
+    retention_days = CASE WHEN %(set_retention_days)s THEN %(retention_days)s::integer
+                          ELSE retention_days END
 WHERE id = %(id)s AND user_id = %(owner_id)s
-RETURNING id, name, public_api_key, allowed_domains, status, created_at"""
+RETURNING id, name, public_api_key, allowed_domains, status, created_at,
+    identity_required, retention_days"""
 
 UPDATE_KEY_FOR_OWNER = """
 UPDATE clients
 SET public_api_key = %(public_api_key)s
 WHERE id = %(id)s AND user_id = %(owner_id)s
-RETURNING id, name, public_api_key, allowed_domains, status, created_at"""
+RETURNING id, name, public_api_key, allowed_domains, status, created_at,
+    identity_required, retention_days"""
+
+UPDATE_IDENTITY_SECRET_FOR_OWNER = """
+UPDATE clients SET identity_secret_encrypted = %(sealed)s
+WHERE id = %(id)s AND user_id = %(owner_id)s
+RETURNING id"""
+
+# Clients with an identity secret sealed under another key than the current one.
+SELECT_SECRETS_TO_RESEAL = """
+SELECT id, identity_secret_encrypted FROM clients
+WHERE identity_secret_encrypted IS NOT NULL
+  AND substring(identity_secret_encrypted FROM 2 FOR 8) <> %(key_id)s
+ORDER BY id
+LIMIT %(limit)s
+FOR UPDATE SKIP LOCKED"""
+
+UPDATE_SEALED_SECRET = """
+UPDATE clients SET identity_secret_encrypted = %(sealed)s WHERE id = %(id)s"""
+
+SELECT_WITH_RETENTION = """
+SELECT id, retention_days, now() - make_interval(days => retention_days) AS cutoff
+FROM clients WHERE retention_days IS NOT NULL
+ORDER BY id"""
 
 DELETE_CLIENT_FOR_OWNER = "DELETE FROM clients WHERE id = %(id)s AND user_id = %(owner_id)s"
 
@@ -93,13 +125,17 @@ class ClientRepository:
             "owner_id": owner_id, "name": name, "allowed_domains": Jsonb(allowed_domains)})
 
     def update(self, client_id: str, owner_id: str, changes: dict):
-        """Apply `changes` (any of name, allowed_domains, status); None if not the owner's."""
+        """Apply `changes` (any of name, allowed_domains, status, identity_required,
+        retention_days); None if not the owner's."""
         if not changes:
             return self.get_for_owner(client_id, owner_id)
         allowed_domains = changes.get("allowed_domains")
         return self.conn.execute(UPDATE_CLIENT_FOR_OWNER, {
             "id": client_id, "owner_id": owner_id,
             "name": changes.get("name"), "status": changes.get("status"),
+            "identity_required": changes.get("identity_required"),
+            "set_retention_days": "retention_days" in changes,
+            "retention_days": changes.get("retention_days"),
             "allowed_domains": None if allowed_domains is None else Jsonb(allowed_domains),
         }).fetchone()
 
@@ -111,6 +147,23 @@ class ClientRepository:
         """Delete the client; its widget, conversations and messages go with it (cascade)."""
         cursor = self.conn.execute(DELETE_CLIENT_FOR_OWNER, {"id": client_id, "owner_id": owner_id})
         return cursor.rowcount == 1
+
+    def set_identity_secret(self, client_id: str, owner_id: str, sealed: bytes) -> bool:
+        """Replace the sealed identity secret; False if the client is not the owner's."""
+        return self.conn.execute(UPDATE_IDENTITY_SECRET_FOR_OWNER, {
+            "id": client_id, "owner_id": owner_id, "sealed": sealed}).fetchone() is not None
+
+    def secrets_to_reseal(self, current_key_id: bytes, limit: int) -> list:
+        """Up to `limit` (id, sealed secret) rows not sealed under the current key, locked."""
+        return self.conn.execute(SELECT_SECRETS_TO_RESEAL, {
+            "key_id": current_key_id, "limit": limit}).fetchall()
+
+    def replace_sealed_secret(self, client_id: str, sealed: bytes) -> None:
+        self.conn.execute(UPDATE_SEALED_SECRET, {"id": client_id, "sealed": sealed})
+
+    def with_retention(self) -> list:
+        """(id, retention_days, cutoff) of every client with a retention period."""
+        return self.conn.execute(SELECT_WITH_RETENTION).fetchall()
 
     def get_public_widget_by_key(self, public_api_key: str):
         """The public widget settings and allowed_domains of an active client, or None."""

@@ -7,22 +7,53 @@ suspended client all look like no conversation at all."""
 from psycopg import sql
 
 CONVERSATION_COLUMNS = """
-    v.id, v.client_id, v.status, v.visitor_name, v.visitor_email, v.tags, v.created_at,
-    v.last_message_at"""
+    v.id, v.client_id, v.contact_id, v.status, v.visitor_name, v.visitor_email, v.tags,
+    v.created_at, v.last_message_at"""
 
 SELECT_ACTIVE_CLIENT_BY_PUBLIC_KEY = """
-SELECT id, allowed_domains FROM clients
+SELECT id, allowed_domains, identity_required, identity_secret_encrypted FROM clients
 WHERE public_api_key = %(public_api_key)s AND status = 'active'"""
 
 INSERT_CONVERSATION = f"""
-INSERT INTO conversations AS v (client_id, visitor_name, visitor_email, visitor_token_hash)
-VALUES (%(client_id)s, %(visitor_name)s, %(visitor_email)s, %(visitor_token_hash)s)
+INSERT INTO conversations AS v (client_id, contact_id, visitor_name, visitor_email)
+VALUES (%(client_id)s, %(contact_id)s, %(visitor_name)s, %(visitor_email)s)
 RETURNING {CONVERSATION_COLUMNS}"""
 
+# The token is the contact's: it opens every conversation of the contact.
 SELECT_FOR_VISITOR = """
-SELECT v.id, c.allowed_domains
-FROM conversations v JOIN clients c ON c.id = v.client_id
-WHERE v.id = %(id)s AND v.visitor_token_hash = %(visitor_token_hash)s AND c.status = 'active'"""
+SELECT v.id, v.client_id, v.contact_id, c.allowed_domains
+FROM conversations v
+JOIN visitor_tokens t ON t.contact_id = v.contact_id AND t.client_id = v.client_id
+JOIN clients c ON c.id = v.client_id
+WHERE v.id = %(id)s AND t.token_hash = %(visitor_token_hash)s AND c.status = 'active'"""
+
+# Keyset pages of a contact's conversations, most recent activity first
+# (conversations_contact_activity_idx).
+SELECT_FOR_CONTACT = f"""
+SELECT {CONVERSATION_COLUMNS}
+FROM conversations v
+WHERE v.contact_id = %(contact_id)s AND v.client_id = %(client_id)s
+  AND (%(after_time)s::timestamptz IS NULL
+       OR (v.last_message_at, v.id) < (%(after_time)s::timestamptz, %(after_id)s::uuid))
+ORDER BY v.last_message_at DESC, v.id DESC
+LIMIT %(limit)s"""
+
+# Identify and merge: an anonymous contact's conversations go to the verified contact.
+REASSIGN_CONTACT = f"""
+UPDATE conversations v SET contact_id = %(to_contact_id)s
+WHERE v.contact_id = %(from_contact_id)s AND v.client_id = %(client_id)s
+RETURNING {CONVERSATION_COLUMNS}"""
+
+# Retention: conversations of the client whose last message is older than the cutoff.
+SELECT_EXPIRED_IDS = """
+SELECT id FROM conversations
+WHERE client_id = %(client_id)s AND last_message_at < %(cutoff)s
+LIMIT %(limit)s"""
+
+# Checked again as the row is deleted: a message that arrived meanwhile keeps it.
+DELETE_EXPIRED = """
+DELETE FROM conversations
+WHERE id = ANY(%(ids)s) AND client_id = %(client_id)s AND last_message_at < %(cutoff)s"""
 
 # A CORS preflight carries no visitor token: it learns only which origins may ask.
 SELECT_ALLOWED_DOMAINS_FOR_PREFLIGHT = """
@@ -84,15 +115,15 @@ class ConversationRepository:
         return self.conn.execute(SELECT_ACTIVE_CLIENT_BY_PUBLIC_KEY,
                                  {"public_api_key": public_api_key}).fetchone()
 
-    def create(self, client_id, visitor_name, visitor_email, visitor_token_hash):
+    def create(self, client_id, contact_id, visitor_name, visitor_email):
         return self.conn.execute(INSERT_CONVERSATION, {
-            "client_id": client_id, "visitor_name": visitor_name,
-            "visitor_email": visitor_email, "visitor_token_hash": visitor_token_hash,
+            "client_id": client_id, "contact_id": contact_id, "visitor_name": visitor_name,
+            "visitor_email": visitor_email,
         }).fetchone()
 
     def get_for_visitor(self, conversation_id: str, visitor_token_hash: str):
-        """{id, allowed_domains} when the token is this conversation's and its client
-        is active, else None."""
+        """{id, client_id, contact_id, allowed_domains} when the token is that of the
+        conversation's contact and its client is active, else None."""
         return self.conn.execute(SELECT_FOR_VISITOR, {
             "id": conversation_id, "visitor_token_hash": visitor_token_hash}).fetchone()
 
@@ -139,3 +170,27 @@ class ConversationRepository:
         """Mark activity now; False when the conversation is closed."""
         return self.conn.execute(RECORD_VISITOR_MESSAGE,
                                  {"id": conversation_id}).fetchone() is not None
+
+    def list_for_contact(self, client_id, contact_id, limit, after=None):
+        """Up to `limit` of the contact's conversations, most recent activity first, after the
+        (time, id) key `after`."""
+        after_time, after_id = after or (None, None)
+        return self.conn.execute(SELECT_FOR_CONTACT, {
+            "client_id": client_id, "contact_id": contact_id, "limit": limit,
+            "after_time": after_time, "after_id": after_id}).fetchall()
+
+    def reassign_contact(self, client_id, from_contact_id, to_contact_id) -> list:
+        """Move every conversation of one contact to another; the moved rows."""
+        return self.conn.execute(REASSIGN_CONTACT, {
+            "client_id": client_id, "from_contact_id": from_contact_id,
+            "to_contact_id": to_contact_id}).fetchall()
+
+    def expired_ids(self, client_id, cutoff, limit) -> list:
+        """Ids of up to `limit` conversations whose last message is older than `cutoff`."""
+        return [row["id"] for row in self.conn.execute(SELECT_EXPIRED_IDS, {
+            "client_id": client_id, "cutoff": cutoff, "limit": limit})]
+
+    def delete_expired(self, client_id, ids, cutoff) -> int:
+        """Delete those of `ids` that are still older than `cutoff` (messages go with them)."""
+        return self.conn.execute(DELETE_EXPIRED, {
+            "client_id": client_id, "ids": ids, "cutoff": cutoff}).rowcount

@@ -24,6 +24,19 @@ SELECT {MESSAGE_COLUMNS} FROM (
 ORDER BY id"""
 
 
+SELECT_FOR_CONVERSATIONS = f"""
+SELECT {MESSAGE_COLUMNS} FROM messages
+WHERE conversation_id = ANY(%(conversation_ids)s)
+ORDER BY conversation_id, id"""
+
+# Retention deletes a long conversation's messages a batch at a time, so that no transaction
+# holds a million row locks.
+DELETE_BATCH_OF_CONVERSATIONS = """
+DELETE FROM messages WHERE id IN (
+    SELECT id FROM messages WHERE conversation_id = ANY(%(conversation_ids)s)
+    LIMIT %(limit)s)"""
+
+
 class MessageRepository:
     def __init__(self, conn):
         self.conn = conn
@@ -41,3 +54,13 @@ class MessageRepository:
         """The latest `limit` messages, oldest first."""
         return self.conn.execute(SELECT_LATEST, {
             "conversation_id": conversation_id, "limit": limit}).fetchall()
+
+    def list_for_conversations(self, conversation_ids: list):
+        """Every message of the conversations, by conversation, oldest first."""
+        return self.conn.execute(SELECT_FOR_CONVERSATIONS,
+                                 {"conversation_ids": conversation_ids}).fetchall()
+
+    def delete_batch(self, conversation_ids: list, limit: int) -> int:
+        """Delete up to `limit` messages of the conversations; how many were deleted."""
+        return self.conn.execute(DELETE_BATCH_OF_CONVERSATIONS, {
+            "conversation_ids": conversation_ids, "limit": limit}).rowcount

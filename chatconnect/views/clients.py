@@ -3,6 +3,7 @@
 from flask import Blueprint
 from flask_login import current_user, login_required
 
+from .. import identity
 from ..db import single_statement, transaction
 from ..errors import not_found
 from ..origins import normalize_domain_pattern
@@ -10,7 +11,7 @@ from ..pagination import page, page_params
 from ..repositories.clients import ClientRepository
 from ..repositories.widgets import WidgetRepository
 from ..serialize import iso_utc
-from ..validation import list_of, one_of, parse_body, text
+from ..validation import boolean, integer, list_of, nullable, one_of, parse_body, text
 
 bp = Blueprint("clients", __name__, url_prefix="/api/clients")
 
@@ -18,6 +19,8 @@ CLIENT_CHECKS = {
     "name": text(1, 100),
     "allowed_domains": list_of(normalize_domain_pattern, 100),
     "status": one_of("active", "suspended"),
+    "identity_required": boolean,
+    "retention_days": nullable(integer(1, 3650)),
 }
 WIDGET_CHECKS = {
     "primary_color": text(pattern=r"#(?:[0-9a-fA-F]{3}|[0-9a-fA-F]{6})",
@@ -36,6 +39,8 @@ def client_json(row) -> dict:
         "allowed_domains": row["allowed_domains"],
         "status": row["status"],
         "created_at": iso_utc(row["created_at"]),
+        "identity_required": row["identity_required"],
+        "retention_days": row["retention_days"],
     }
 
 
@@ -127,3 +132,16 @@ def update_widget(client_id):
     with transaction() as conn:
         widget = WidgetRepository(conn).update(client_id, current_user.id, changes)
     return widget_json(_found(widget))
+
+
+@bp.post("/<id:client_id>/identity-secret")
+@login_required
+def rotate_identity_secret(client_id):
+    """A new identity secret, shown only in this answer; the previous one stops working."""
+    secret = identity.new_identity_secret()
+    sealed = identity.secret_box().seal(client_id, secret)
+    with transaction() as conn:
+        found = ClientRepository(conn).set_identity_secret(client_id, current_user.id, sealed)
+    if not found:
+        raise not_found("client")
+    return {"identity_secret": secret}

@@ -28,6 +28,7 @@ def conversation_json(row) -> dict:
     return {
         "id": str(row["id"]),
         "client_id": row["client_id"],
+        "contact_id": str(row["contact_id"]),
         "status": row["status"],
         "visitor_name": row["visitor_name"],
         "visitor_email": row["visitor_email"],

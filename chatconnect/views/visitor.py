@@ -2,22 +2,31 @@
 
 Public routes: no cookie and no token, an origin check against the client's allowed domains,
 CORS echo, explicit preflights. The visitor proves who they are with the `X-Visitor-Token`
-returned when the conversation started; anything wrong with it is a plain 404."""
+returned when their first conversation started (or by identify): the token is the contact's,
+so it opens every conversation of the contact. Anything wrong with it is a plain 404."""
 
+import logging
 import secrets
 
 from flask import Blueprint, current_app, request
 
-from .. import ratelimit
+from .. import identity, ratelimit
 from ..db import transaction
 from ..errors import ApiError, not_found
 from ..origins import add_cors_headers, check_public_origin
+from ..pagination import page, page_params
+from ..repositories.contacts import ContactRepository
 from ..repositories.conversations import ConversationRepository
+from ..repositories.identity_signatures import IdentitySignatureRepository
 from ..repositories.messages import MessageRepository
+from ..repositories.visitor_tokens import VisitorTokenRepository
+from ..serialize import contact_json
 from ..session_store import hash_secret
-from ..validation import is_public_api_key, nullable, parse_body, text
+from ..validation import integer, is_public_api_key, nullable, parse_body, text
 from .conversations import (MESSAGE_BODY, conversation_json, message_json, message_list,
                             message_query, messages_after)
+
+log = logging.getLogger(__name__)
 
 bp = Blueprint("visitor", __name__, url_prefix="/api/public")
 bp.after_request(add_cors_headers)
@@ -29,6 +38,20 @@ VISITOR_NAME = nullable(text(1, 100))
 VISITOR_EMAIL = nullable(text(1, 254, pattern=rf"{EMAIL_PART}@{EMAIL_PART}\.{EMAIL_PART}",
                               pattern_message="must be an email address like name@example.com"))
 NO_AUTOMATIC_OPTIONS = {"provide_automatic_options": False}
+IDENTIFY_CHECKS = {
+    "user_id": text(1, 200),
+    # Unix seconds; far outside the window is as refused as just outside it (401).
+    "timestamp": integer(0, 2**53),
+    "signature": text(64, 64, pattern=r"[0-9a-f]{64}",
+                      pattern_message="must be 64 lowercase hexadecimal digits"),
+    "name": VISITOR_NAME,
+    "email": VISITOR_EMAIL,
+}
+# Wrong, expired and replayed signatures get the same answer.
+IDENTIFY_REFUSED = "the identity could not be verified"
+# Expired replay-store rows each identify deletes, so that the store stays at about ten
+# minutes of identifies without a job of its own.
+PURGE_PER_IDENTIFY = 20
 
 
 def _active_client(conn, public_api_key: str):
@@ -54,24 +77,119 @@ def _visitor_conversation(conn, conversation_id: str):
     return conversation
 
 
+def _token_contact(conn, client, lock=False):
+    """The contact of the request's X-Visitor-Token at this client, or None."""
+    token = request.headers.get("X-Visitor-Token")
+    if not token:
+        return None
+    return ContactRepository(conn).get_by_visitor_token(client["id"], hash_secret(token), lock)
+
+
+def _new_visitor_token(conn, client, contact) -> str:
+    token = secrets.token_urlsafe(32)
+    VisitorTokenRepository(conn).create(client["id"], contact["id"], hash_secret(token))
+    return token
+
+
 @bp.post("/widgets/<public_api_key>/conversations", **NO_AUTOMATIC_OPTIONS)
 def create_conversation(public_api_key):
-    visitor_token = secrets.token_urlsafe(32)
+    """A new conversation of the token's contact; without a token (or with one that opens
+    nothing any more), of a new anonymous contact with a new token."""
     with transaction() as conn:
         client = _active_client(conn, public_api_key)
         body = parse_body({"message": MESSAGE_BODY, "visitor_name": VISITOR_NAME,
                            "visitor_email": VISITOR_EMAIL}, required=("message",))
         ratelimit.enforce(conn, f"conversations:ip:{request.remote_addr}",
                           current_app.config["CONVERSATION_LIMIT_PER_IP"])
+        contacts = ContactRepository(conn)
+        contact = _token_contact(conn, client)
+        if client["identity_required"] and (contact is None or not contact["verified"]):
+            raise ApiError(401, "unauthorized",
+                           "this site starts conversations with signed-in visitors only")
+        if contact is None:
+            contact = contacts.create_anonymous(client["id"], body.get("visitor_name"),
+                                                body.get("visitor_email"))
+            visitor_token = _new_visitor_token(conn, client, contact)
+        else:
+            contacts.touch(client["id"], contact["id"])
+            visitor_token = request.headers["X-Visitor-Token"]
         conversation = ConversationRepository(conn).create(
-            client["id"], body.get("visitor_name"), body.get("visitor_email"),
-            hash_secret(visitor_token))
+            client["id"], contact["id"], body.get("visitor_name"), body.get("visitor_email"))
         message = MessageRepository(conn).create(conversation["id"], "visitor", body["message"])
     return {"conversation": conversation_json(conversation), "visitor_token": visitor_token,
             "messages": [message_json(message)]}, 201
 
 
+@bp.get("/widgets/<public_api_key>/conversations", **NO_AUTOMATIC_OPTIONS)
+def list_contact_conversations(public_api_key):
+    """The conversations of the token's contact, most recent activity first."""
+    limit, after = page_params("contact-conversations")
+    with transaction() as conn:
+        client = _active_client(conn, public_api_key)
+        contact = _token_contact(conn, client)
+        if contact is None:
+            raise not_found("contact")
+        rows = ConversationRepository(conn).list_for_contact(client["id"], contact["id"],
+                                                             limit + 1, after)
+    return page(rows, limit, conversation_json, "contact-conversations", "last_message_at")
+
+
+def _signature_accepted(conn, client, body) -> bool:
+    """Right secret, within the window, and never accepted before (then recorded)."""
+    if client["identity_secret_encrypted"] is None:
+        return False
+    try:
+        secret = identity.secret_box().open(client["id"], client["identity_secret_encrypted"])
+    except identity.UndecryptableSecret as error:
+        log.error("%s", error)
+        return False
+    if not identity.signature_is_valid(secret, body["user_id"], body["timestamp"],
+                                       body["signature"], identity.now()):
+        return False
+    signatures = IdentitySignatureRepository(conn)
+    signatures.purge_expired(PURGE_PER_IDENTIFY)
+    return signatures.accept_once(client["id"], body["signature"],
+                                  body["timestamp"] + identity.REPLAY_KEEP_SECONDS)
+
+
+@bp.post("/widgets/<public_api_key>/identify", **NO_AUTOMATIC_OPTIONS)
+def identify(public_api_key):
+    """The verified contact of `user_id`, with a new visitor token for this browser.
+
+    The token sent with the request is replaced: when it was an anonymous contact's, that
+    contact's conversations move to the verified contact and the anonymous one is gone."""
+    with transaction() as conn:
+        client = _active_client(conn, public_api_key)
+        body = parse_body(IDENTIFY_CHECKS, required=("user_id", "timestamp", "signature"))
+        ratelimit.enforce(conn, f"identify:ip:{request.remote_addr}",
+                          current_app.config["IDENTIFY_LIMIT_PER_IP"])
+        # A refusal still commits: the attempt counts against the limit.
+        accepted = _signature_accepted(conn, client, body)
+        if accepted:
+            contact, visitor_token = _identify(conn, client, body)
+    if not accepted:
+        raise ApiError(401, "unauthorized", IDENTIFY_REFUSED)
+    return {"contact": contact_json(contact), "visitor_token": visitor_token}
+
+
+def _identify(conn, client, body):
+    contacts = ContactRepository(conn)
+    previous = _token_contact(conn, client, lock=True)
+    contact = contacts.upsert_verified(client["id"], body["user_id"], body.get("name"),
+                                       body.get("email"))
+    if previous is not None and previous["id"] != contact["id"] and not previous["verified"]:
+        ConversationRepository(conn).reassign_contact(client["id"], previous["id"],
+                                                      contact["id"])
+        contact = contacts.adopt_details(client["id"], contact["id"], previous["id"])
+        contacts.delete(client["id"], previous["id"])  # its token goes with it
+    elif previous is not None:
+        VisitorTokenRepository(conn).delete(client["id"],
+                                            hash_secret(request.headers["X-Visitor-Token"]))
+    return contact, _new_visitor_token(conn, client, contact)
+
+
 @bp.route("/widgets/<public_api_key>/conversations", methods=["OPTIONS"])
+@bp.route("/widgets/<public_api_key>/identify", methods=["OPTIONS"])
 def preflight_conversations(public_api_key):
     with transaction() as conn:
         _active_client(conn, public_api_key)
@@ -96,6 +214,7 @@ def create_visitor_message(conversation_id):
                           current_app.config["VISITOR_MESSAGE_LIMIT_PER_IP"])
         if not ConversationRepository(conn).record_visitor_message(conversation["id"]):
             raise ApiError(409, "conflict", "this conversation is closed")
+        ContactRepository(conn).touch(conversation["client_id"], conversation["contact_id"])
         message = MessageRepository(conn).create(conversation["id"], "visitor", body["body"])
     return message_json(message), 201
 
