@@ -375,8 +375,18 @@ def test_erase_leaves_no_row_mentioning_the_contact(client, app, shop, database_
     assert set(rows_mentioning(database_url, needles)) >= {"contacts", "conversations",
                                                            "messages", "visitor_tokens"}
 
+    assert "events" in rows_mentioning(database_url, needles)
+
     response = client.delete(contacts_url(shop, f"/{contact_id}"))
     assert response.status_code == 204
+    # All that names the contact is the event saying it was erased, with its id only.
+    assert rows_mentioning(database_url, needles).keys() == {"events"}
+    with psycopg.connect(database_url) as conn:
+        erased_events = conn.execute(
+            "SELECT type, conversation_id, data FROM events WHERE data::text LIKE %s",
+            (f"%{contact_id}%",)).fetchall()
+        conn.execute("DELETE FROM events WHERE type = 'contact.erased'")
+    assert erased_events == [("contact.erased", None, {"contact_id": contact_id})]
     assert rows_mentioning(database_url, needles) == {}
     assert client.get(contacts_url(shop, f"/{contact_id}")).status_code == 404
     assert client.delete(contacts_url(shop, f"/{contact_id}")).status_code == 404
@@ -385,4 +395,4 @@ def test_erase_leaves_no_row_mentioning_the_contact(client, app, shop, database_
     # Everyone else's data stays.
     assert contact_conversations(other, shop, kept["visitor_token"])[0]["id"] == \
         kept["conversation"]["id"]
-    assert rows_mentioning(database_url, ["Keep me"]).keys() == {"messages"}
+    assert rows_mentioning(database_url, ["Keep me"]).keys() == {"messages", "events"}

@@ -10,9 +10,9 @@ from ..repositories.contacts import ContactRepository
 from ..repositories.conversations import ConversationRepository
 from ..repositories.messages import MessageRepository
 from ..repositories.visitor_tokens import VisitorTokenRepository
-from ..serialize import contact_json, iso_utc
+from ..repositories.events import EventRepository
+from ..serialize import contact_json, conversation_json, iso_utc, message_json
 from ..validation import query_value, text
-from .conversations import conversation_json, message_json
 
 bp = Blueprint("contacts", __name__, url_prefix="/api/clients")
 
@@ -82,10 +82,13 @@ def export_contact(client_id, contact_id):
 @bp.delete("/<id:client_id>/contacts/<id:contact_id>")
 @login_required
 def erase_contact(client_id, contact_id):
-    """Erase the contact with its conversations, messages and visitor tokens, at once."""
+    """Erase the contact with its conversations, messages, events and visitor tokens, at
+    once; what stays is an event saying that it was erased, with its id only."""
     with transaction() as conn:
-        erased = ContactRepository(conn).delete_for_owner(current_user.id, client_id,
-                                                          contact_id)
-    if not erased:
-        raise not_found("contact")
+        if not ContactRepository(conn).delete_for_owner(current_user.id, client_id,
+                                                        contact_id):
+            raise not_found("contact")
+        events = EventRepository(conn)
+        events.delete_mentioning_contact(client_id, contact_id)
+        events.append(client_id, "contact.erased", {"contact_id": contact_id})
     return "", 204

@@ -10,7 +10,8 @@ import secrets
 
 from flask import Blueprint, current_app, request
 
-from .. import identity, ratelimit
+from .. import chat, identity, ratelimit
+from ..chat import MESSAGE_BODY, message_list, message_query, messages_after
 from ..db import transaction
 from ..errors import ApiError, not_found
 from ..origins import add_cors_headers, check_public_origin
@@ -18,13 +19,10 @@ from ..pagination import page, page_params
 from ..repositories.contacts import ContactRepository
 from ..repositories.conversations import ConversationRepository
 from ..repositories.identity_signatures import IdentitySignatureRepository
-from ..repositories.messages import MessageRepository
 from ..repositories.visitor_tokens import VisitorTokenRepository
-from ..serialize import contact_json
-from ..session_store import hash_secret
+from ..serialize import contact_json, conversation_json, message_json
+from ..tokens import hash_secret
 from ..validation import integer, is_public_api_key, nullable, parse_body, text
-from .conversations import (MESSAGE_BODY, conversation_json, message_json, message_list,
-                            message_query, messages_after)
 
 log = logging.getLogger(__name__)
 
@@ -113,9 +111,9 @@ def create_conversation(public_api_key):
         else:
             contacts.touch(client["id"], contact["id"])
             visitor_token = request.headers["X-Visitor-Token"]
-        conversation = ConversationRepository(conn).create(
-            client["id"], contact["id"], body.get("visitor_name"), body.get("visitor_email"))
-        message = MessageRepository(conn).create(conversation["id"], "visitor", body["message"])
+        conversation, message = chat.start_conversation(
+            conn, client["id"], contact["id"], body.get("visitor_name"),
+            body.get("visitor_email"), body["message"])
     return {"conversation": conversation_json(conversation), "visitor_token": visitor_token,
             "messages": [message_json(message)]}, 201
 
@@ -178,8 +176,7 @@ def _identify(conn, client, body):
     contact = contacts.upsert_verified(client["id"], body["user_id"], body.get("name"),
                                        body.get("email"))
     if previous is not None and previous["id"] != contact["id"] and not previous["verified"]:
-        ConversationRepository(conn).reassign_contact(client["id"], previous["id"],
-                                                      contact["id"])
+        chat.move_conversations(conn, client["id"], previous["id"], contact["id"])
         contact = contacts.adopt_details(client["id"], contact["id"], previous["id"])
         contacts.delete(client["id"], previous["id"])  # its token goes with it
     elif previous is not None:
@@ -212,10 +209,11 @@ def create_visitor_message(conversation_id):
         body = parse_body({"body": MESSAGE_BODY}, required=("body",))
         ratelimit.enforce(conn, f"visitor-messages:ip:{request.remote_addr}",
                           current_app.config["VISITOR_MESSAGE_LIMIT_PER_IP"])
-        if not ConversationRepository(conn).record_visitor_message(conversation["id"]):
+        message = chat.post_visitor_message(conn, conversation["client_id"], conversation["id"],
+                                            body["body"])
+        if message is None:
             raise ApiError(409, "conflict", "this conversation is closed")
         ContactRepository(conn).touch(conversation["client_id"], conversation["contact_id"])
-        message = MessageRepository(conn).create(conversation["id"], "visitor", body["body"])
     return message_json(message), 201
 
 
