@@ -5,9 +5,10 @@ import psycopg
 from flask import current_app
 from flask.cli import AppGroup, FlaskGroup
 
-from . import migrate, passwords
+from . import identity, migrate, passwords, retention
 from .db import transaction
 from .errors import ApiError
+from .repositories.clients import ClientRepository
 from .repositories.sessions import SessionRepository
 from .repositories.users import UserRepository
 from .validation import parse_fields
@@ -16,6 +17,9 @@ from .views.auth import PASSWORD, USERNAME
 db_cli = AppGroup("db", help="Database schema.")
 sessions_cli = AppGroup("sessions", help="Sign-in sessions.")
 users_cli = AppGroup("users", help="User accounts.")
+REENCRYPT_BATCH = 500
+retention_cli = AppGroup("retention", help="Deleting old conversations (clients' retention_days).")
+identity_cli = AppGroup("identity", help="Identity secrets of clients.")
 
 
 @db_cli.command("upgrade")
@@ -59,10 +63,63 @@ def users_create(username, password):
     click.echo(f"created user {user.username} ({user.id})")
 
 
+@retention_cli.command("apply")
+@click.option("--batch-size", type=click.IntRange(1, 100_000),
+              default=retention.DEFAULT_BATCH_SIZE, show_default=True,
+              help="Rows deleted per transaction.")
+def retention_apply(batch_size):
+    """Delete conversations past their client's retention_days, with their messages, and the
+    contacts left with none. Safe to run at any frequency."""
+    try:
+        report = retention.apply(batch_size)
+    except retention.AlreadyRunning as error:
+        click.echo(str(error))
+        return
+    total = retention.Deleted("all clients")
+    for deleted in report:
+        if deleted.conversations or deleted.contacts:
+            click.echo(f"client {deleted.client_id}: {_deleted_line(deleted)}")
+        total.conversations += deleted.conversations
+        total.messages += deleted.messages
+        total.contacts += deleted.contacts
+        total.batches += deleted.batches
+    click.echo(f"retention applied to {len(report)} client{'' if len(report) == 1 else 's'}: "
+               f"{_deleted_line(total)}")
+
+
+def _deleted_line(deleted) -> str:
+    return (f"deleted {deleted.conversations} conversations, {deleted.messages} messages and "
+            f"{deleted.contacts} contacts in {deleted.batches} batches")
+
+
+@identity_cli.command("reencrypt")
+def identity_reencrypt():
+    """Seal every identity secret under the first key of IDENTITY_ENCRYPTION_KEYS (run after
+    adding a new key in front; then the old key may be removed)."""
+    box = identity.secret_box()
+    count = 0
+    while True:
+        with transaction() as conn:
+            clients = ClientRepository(conn)
+            rows = clients.secrets_to_reseal(box.current_key_id, REENCRYPT_BATCH)
+            for row in rows:
+                try:
+                    secret = box.open(row["id"], row["identity_secret_encrypted"])
+                except identity.UndecryptableSecret as error:
+                    raise click.ClickException(str(error)) from None
+                clients.replace_sealed_secret(row["id"], box.seal(row["id"], secret))
+        count += len(rows)
+        if len(rows) < REENCRYPT_BATCH:
+            break
+    click.echo(f"re-encrypted {count} identity secret{'' if count == 1 else 's'}")
+
+
 def init_app(app) -> None:
     app.cli.add_command(db_cli)
     app.cli.add_command(sessions_cli)
     app.cli.add_command(users_cli)
+    app.cli.add_command(retention_cli)
+    app.cli.add_command(identity_cli)
 
 
 def main():

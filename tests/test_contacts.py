@@ -396,3 +396,48 @@ def test_erase_leaves_no_row_mentioning_the_contact(client, app, shop, database_
     assert contact_conversations(other, shop, kept["visitor_token"])[0]["id"] == \
         kept["conversation"]["id"]
     assert rows_mentioning(database_url, ["Keep me"]).keys() == {"messages", "events"}
+
+
+# --- key rotation -----------------------------------------------------------------------------
+
+def test_encryption_keys_rotate_without_losing_secrets(make_app, database_url, clock):
+    old_key, new_key = "old-encryption-key-0123456789", "new-encryption-key-0123456789"
+    app = make_app(IDENTITY_ENCRYPTION_KEYS=old_key)
+    owner = app.test_client()
+    AuthActions(owner).register()
+    shop = owner.post("/api/clients", json={"name": "Shop"}).get_json()
+    shop["secret"] = owner.post(
+        f"/api/clients/{shop['id']}/identity-secret").get_json()["identity_secret"]
+
+    # Only the new key: the stored secret does not open, identify is refused (and logged).
+    only_new = make_app(IDENTITY_ENCRYPTION_KEYS=new_key).test_client()
+    assert identify(only_new, shop, signed(shop["secret"], "u", NOW)).status_code == 401
+    # The new key first, the old one still listed: works, and reencrypt moves to the new key.
+    both = make_app(IDENTITY_ENCRYPTION_KEYS=f"{new_key},{old_key}")
+    assert identify(both.test_client(), shop, signed(shop["secret"], "u", NOW + 1)) \
+        .status_code == 200
+    result = both.test_cli_runner().invoke(args=["identity", "reencrypt"])
+    assert result.exit_code == 0 and result.output == "re-encrypted 1 identity secret\n"
+    assert both.test_cli_runner().invoke(args=["identity", "reencrypt"]).output == \
+        "re-encrypted 0 identity secrets\n"
+    assert identify(only_new, shop, signed(shop["secret"], "u", NOW + 2)).status_code == 200
+
+
+def test_identity_encryption_keys_must_be_long(tmp_path):
+    from chatconnect.config import ConfigError, load_settings
+    with pytest.raises(ConfigError, match="IDENTITY_ENCRYPTION_KEYS"):
+        load_settings({"DATABASE_URL": "postgresql://x", "SECRET_KEY": "s",
+                       "IDENTITY_ENCRYPTION_KEYS": "long-enough-key-123456,short"})
+
+
+def test_merged_conversations_are_announced_with_their_new_contact(browser, shop, database_url):
+    anonymous = start_conversation(browser, shop)
+    answer = identified(browser, shop, "user-42", token=anonymous["visitor_token"])
+    with psycopg.connect(database_url) as conn:
+        events = conn.execute("SELECT type, conversation_id::text, data FROM events "
+                              "ORDER BY id").fetchall()
+    assert [event[0] for event in events] == ["conversation.created", "message.created",
+                                              "conversation.updated"]
+    assert events[0][2]["contact_id"] == anonymous["conversation"]["contact_id"]
+    assert events[2][1] == anonymous["conversation"]["id"]
+    assert events[2][2]["contact_id"] == answer["contact"]["id"]

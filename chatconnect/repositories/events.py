@@ -32,6 +32,13 @@ DELETE_MENTIONING_CONTACT = """
 DELETE FROM events
 WHERE client_id = %(client_id)s AND data @> jsonb_build_object('contact_id', %(contact_id)s::text)"""
 
+# Retention deletes the events of expired conversations a batch at a time.
+DELETE_BATCH_FOR_CONVERSATIONS = """
+DELETE FROM events WHERE id IN (
+    SELECT id FROM events
+    WHERE conversation_id = ANY(%(conversation_ids)s) AND client_id = %(client_id)s
+    LIMIT %(limit)s)"""
+
 DELETE_OLDER_THAN = """
 DELETE FROM events WHERE created_at < now() - make_interval(secs => %(seconds)s)"""
 
@@ -59,6 +66,12 @@ class EventRepository:
     def delete_mentioning_contact(self, client_id: str, contact_id: str) -> int:
         return self.conn.execute(DELETE_MENTIONING_CONTACT, {
             "client_id": client_id, "contact_id": contact_id}).rowcount
+
+    def delete_batch_for_conversations(self, client_id: str, conversation_ids: list,
+                                       limit: int) -> int:
+        return self.conn.execute(DELETE_BATCH_FOR_CONVERSATIONS, {
+            "client_id": client_id, "conversation_ids": conversation_ids,
+            "limit": limit}).rowcount
 
     def delete_older_than(self, seconds: int) -> int:
         return self.conn.execute(DELETE_OLDER_THAN, {"seconds": seconds}).rowcount
