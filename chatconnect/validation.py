@@ -86,8 +86,10 @@ def boolean(value):
 
 
 def integer(minimum, maximum):
-    """A JSON integer (not a boolean, not 1.0) in [minimum, maximum]."""
+    """A JSON integer in [minimum, maximum]: not a boolean; 30.0 is 30, as in JSON Schema."""
     def check(value):
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)
         if not isinstance(value, int) or isinstance(value, bool) \
                 or not minimum <= value <= maximum:
             raise Invalid(f"must be a whole number from {minimum} to {maximum}")

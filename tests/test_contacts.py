@@ -151,7 +151,7 @@ def test_a_client_without_an_identity_secret_refuses_identify(client, browser, s
     ({"user_id": "", "timestamp": NOW, "signature": "0" * 64}, "user_id"),
     ({"user_id": "x" * 201, "timestamp": NOW, "signature": "0" * 64}, "user_id"),
     ({"user_id": "u", "timestamp": "1800000000", "signature": "0" * 64}, "timestamp"),
-    ({"user_id": "u", "timestamp": 1.8e9, "signature": "0" * 64}, "timestamp"),
+    ({"user_id": "u", "timestamp": 1.8e9 + 0.5, "signature": "0" * 64}, "timestamp"),
     ({"user_id": "u", "timestamp": True, "signature": "0" * 64}, "timestamp"),
     ({"user_id": "u", "timestamp": NOW, "signature": "A" * 64}, "signature"),
     ({"user_id": "u", "timestamp": NOW, "signature": "0" * 63}, "signature"),

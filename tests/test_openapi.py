@@ -211,7 +211,8 @@ def names_resources(operation) -> bool:
 def target(app):
     # Room for every case to reach the route's logic; the limits have tests of their own.
     app.config.update(CONVERSATION_LIMIT_PER_IP=(1000, 3600),
-                      VISITOR_MESSAGE_LIMIT_PER_IP=(1000, 60))
+                      VISITOR_MESSAGE_LIMIT_PER_IP=(1000, 60),
+                      IDENTIFY_LIMIT_PER_IP=(1000, 60))
     TARGET.reset(app)
     yield TARGET
     TARGET.reset()
@@ -267,8 +268,8 @@ class Owner:
 
 @pytest.fixture
 def owner(target, app, client, auth):
-    """A user with two clients, two conversations on the first, a second session and a second
-    token, and the second page's cursor of each paginated list."""
+    """A user with two clients, three conversations of two contacts on the first, a second
+    session and a second token, and the second page's cursor of each paginated list."""
     user = auth.register()
     app.test_client().post("/api/auth/login", json={"username": user["username"],
                                                     "password": PASSWORD})
@@ -280,11 +281,22 @@ def owner(target, app, client, auth):
                               json={"message": "Hello", "visitor_name": visitor_name}).get_json()
     client.post(f"{conversations}/{started['conversation']['id']}/messages",
                 json={"body": "Hi Ann, how can we help?"})
+    # Ann's second conversation, with her (her contact's) token.
+    visitor_conversations = f"/api/public/widgets/{created['public_api_key']}/conversations"
+    client.post(visitor_conversations, json={"message": "Me again"},
+                headers={"X-Visitor-Token": started["visitor_token"]})
     target.cursors = {
         "/api/clients": client.get("/api/clients?limit=1").get_json()["next_cursor"],
         "/api/clients/{client_id}/conversations":
             client.get(f"{conversations}?limit=1").get_json()["next_cursor"],
+        "/api/clients/{client_id}/contacts":
+            client.get(f"/api/clients/{created['id']}/contacts?limit=1").get_json()["next_cursor"],
+        "/api/public/widgets/{public_api_key}/conversations":
+            client.get(f"{visitor_conversations}?limit=1",
+                       headers={"X-Visitor-Token": started["visitor_token"]}
+                       ).get_json()["next_cursor"],
     }
+    assert all(target.cursors.values())
     spare_token = client.post("/api/auth/tokens", json={"name": "spare"}).get_json()
     target.bearer_token = client.post("/api/auth/tokens", json={"name": "fuzz"}).get_json()["token"]
     target.visitor_token = started["visitor_token"]
@@ -294,6 +306,7 @@ def owner(target, app, client, auth):
         "client_id": created["id"],
         "public_api_key": created["public_api_key"],
         "conversation_id": started["conversation"]["id"],
+        "contact_id": started["conversation"]["contact_id"],
         "session_id": other_session["id"],
         "token_id": spare_token["id"],
     }

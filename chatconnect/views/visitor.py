@@ -121,12 +121,12 @@ def create_conversation(public_api_key):
 @bp.get("/widgets/<public_api_key>/conversations", **NO_AUTOMATIC_OPTIONS)
 def list_contact_conversations(public_api_key):
     """The conversations of the token's contact, most recent activity first."""
-    limit, after = page_params("contact-conversations")
     with transaction() as conn:
         client = _active_client(conn, public_api_key)
         contact = _token_contact(conn, client)
         if contact is None:
             raise not_found("contact")
+        limit, after = page_params("contact-conversations")
         rows = ConversationRepository(conn).list_for_contact(client["id"], contact["id"],
                                                              limit + 1, after)
     return page(rows, limit, conversation_json, "contact-conversations", "last_message_at")
