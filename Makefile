@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 
-.PHONY: install run test bench clean
+.PHONY: install run test bench bench-contacts clean
 
 install: $(INSTALLED)
 
@@ -31,6 +31,12 @@ bench: $(INSTALLED)
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null 2>&1 || \
 		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; }; }
 	$(PY) bench/run.py $(BENCH_ARGS)
+	$(MAKE) bench-contacts
+
+# Identify req/s and contact search latency at a million contacts; CONTACTS_BENCH_ARGS passes
+# options, e.g. CONTACTS_BENCH_ARGS="--contacts 100000".
+bench-contacts: $(INSTALLED)
+	$(PY) bench/contacts.py $(CONTACTS_BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) *.egg-info

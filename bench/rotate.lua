@@ -1,5 +1,8 @@
 -- wrk script: rotates over prepared GET requests and counts the responses by status.
--- BENCH_REQUESTS names a file with one request a line: "path<TAB>Name: value<TAB>Name: value".
+-- BENCH_REQUESTS names a file with one request a line: "path<TAB>Name: value<TAB>Name: value",
+-- or "POST path<TAB>…" with a pseudo-header "Body: …" holding the body.
+-- With BENCH_STRIDE=N (wrk's thread count), thread k sends lines k+1, k+1+N, … so that no line
+-- is sent twice while there are lines left (for requests that are accepted once only).
 -- At the end it prints one line "BENCH_JSON {...}" with the figures bench/run.py reads.
 
 local threads = {}
@@ -12,20 +15,31 @@ end
 function init(args)
    requests = {}
    for line in io.lines(os.getenv("BENCH_REQUESTS")) do
-      local path = line:match("^([^\t]+)")
-      local headers = {}
-      for name, value in line:gmatch("\t([^:\t]+): ([^\t]*)") do
-         headers[name] = value
+      local method, path = line:match("^(%u+) ([^\t]+)")
+      if not method then
+         method, path = "GET", line:match("^([^\t]+)")
       end
-      requests[#requests + 1] = wrk.format("GET", path, headers)
+      local headers = {}
+      local body = nil
+      for name, value in line:gmatch("\t([^:\t]+): ([^\t]*)") do
+         if name == "Body" then body = value else headers[name] = value end
+      end
+      requests[#requests + 1] = wrk.format(method, path, headers, body)
    end
-   -- Threads start at different places so that they do not ask for the same key together.
-   position = (thread_number * 7919) % #requests
+   stride = tonumber(os.getenv("BENCH_STRIDE") or "")
+   if stride then
+      position = thread_number + 1 - stride
+   else
+      stride = 1
+      -- Threads start at different places so that they do not ask for the same key together.
+      position = (thread_number * 7919) % #requests
+   end
    statuses = {}
 end
 
 function request()
-   position = position % #requests + 1
+   position = position + stride
+   if position > #requests then position = (position - 1) % #requests + 1 end
    return requests[position]
 end
 

@@ -482,11 +482,16 @@ def cpu_seconds(root_pid: int | None) -> float:
 
 
 def wrk(server: Server, requests_file: Path, threads: int, connections: int,
-        seconds: int) -> dict:
+        seconds: int, once: bool = False) -> dict:
+    """wrk's figures for `requests_file` (see rotate.lua); with `once`, no line is sent twice
+    while the file lasts."""
     command = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "-s", str(LUA_SCRIPT),
                server.url]
+    env = {**os.environ, "BENCH_REQUESTS": str(requests_file)}
+    if once:
+        env["BENCH_STRIDE"] = str(threads)
     result = subprocess.run(command, capture_output=True, text=True, timeout=seconds + 60,
-                            env={**os.environ, "BENCH_REQUESTS": str(requests_file)})
+                            env=env)
     output = result.stdout + result.stderr
     lines = [line for line in result.stdout.splitlines() if line.startswith("BENCH_JSON ")]
     if result.returncode != 0 or not lines:
