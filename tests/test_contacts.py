@@ -273,7 +273,7 @@ def test_visitor_conversation_list_needs_the_contacts_token(browser, shop):
 
 # --- the team side ----------------------------------------------------------------------------
 
-def test_contacts_list_and_search(client, app, shop):
+def test_contacts_list_and_search(client, app, shop, monkeypatch):
     people = [("ann-1", "Ann Lee", "ann@shop.example"), ("bob-2", "Bob Stone", "bob@mail.test"),
               ("carl_3", "Carl", "carl@shop.example")]
     for offset, (user_id, name, email) in enumerate(people):
@@ -290,13 +290,22 @@ def test_contacts_list_and_search(client, app, shop):
     assert names("?q=SHOP.example") == ["Carl", "Ann Lee"]  # email, any letter case
     assert names("?q=ston") == ["Bob Stone"]  # name
     assert names("?q=bob-2") == ["Bob Stone"]  # external id
-    assert names("?q=_") == ["Carl"]  # LIKE wildcards are plain characters
-    assert names("?q=%25") == []
+    assert names("?q=l_3") == ["Carl"]
+    assert names("?q=n_1") == names("?q=%25%25%25") == []  # LIKE wildcards are plain text
     first = client.get(contacts_url(shop, "?limit=3")).get_json()
     rest = client.get(contacts_url(shop, f"?limit=3&cursor={first['next_cursor']}")).get_json()
     assert [c["name"] for c in first["items"] + rest["items"]] == names()
     assert rest["next_cursor"] is None
-    assert client.get(contacts_url(shop, "?q=")).status_code == 422
+    for short in ("", "an"):
+        assert client.get(contacts_url(shop, f"?q={short}")).status_code == 422
+    # Past the most recently seen contacts, the search goes on through the whole client.
+    from chatconnect.repositories import contacts
+    monkeypatch.setattr(contacts, "RECENT_CONTACTS_SEARCHED_FIRST", 1)
+    assert names("?q=SHOP.example") == ["Carl", "Ann Lee"]
+    paged = client.get(contacts_url(shop, "?q=shop.example&limit=1")).get_json()
+    assert [c["name"] for c in paged["items"]] == ["Carl"]
+    rest = client.get(contacts_url(shop, f"?q=shop.example&limit=1&cursor={paged['next_cursor']}"))
+    assert [c["name"] for c in rest.get_json()["items"]] == ["Ann Lee"]
 
 
 def test_one_contact_with_its_conversations(client, browser, shop):

@@ -58,23 +58,55 @@ RETURNING k.id"""
 
 # As conversations' LIST_FOR_OWNER: a single row with a NULL id when the owner's client has no
 # match, none when the client is not the owner's. The LATERAL subquery walks
-# contacts_client_seen_idx, or with a search, contacts_search_idx (whichever the planner finds
-# cheaper for how common the text is).
+# contacts_client_seen_idx from the most recently seen contact (or the cursor) on.
 LIST_FOR_OWNER = """
 SELECT {columns}
 FROM clients c
 LEFT JOIN LATERAL (
     SELECT {columns} FROM contacts k
-    WHERE k.client_id = c.id {filters}
+    WHERE k.client_id = c.id {after}
     ORDER BY k.last_seen_at DESC, k.id DESC
     LIMIT %(limit)s
 ) k ON true
 WHERE c.id = %(client_id)s AND c.user_id = %(owner_id)s
 ORDER BY k.last_seen_at DESC, k.id DESC"""
 
-FILTER_SEARCH = """AND (coalesce(k.name, '') || chr(31) || coalesce(k.email, '') || chr(31)
+# A search looks in two steps (bench/contacts.py measured why). First among the most recently
+# seen contacts only (a few milliseconds): a common text fills the page there. When it does
+# not, the text is rare, and the trigram index finds every match at once; walking the whole
+# client instead, as the planner may choose for one query, took seconds at a million contacts.
+SEARCH_RECENT_FOR_OWNER = """
+SELECT {columns}
+FROM clients c
+LEFT JOIN LATERAL (
+    SELECT {columns} FROM (
+        SELECT {columns} FROM contacts k
+        WHERE k.client_id = c.id {after}
+        ORDER BY k.last_seen_at DESC, k.id DESC
+        LIMIT %(recent)s
+    ) k
+    WHERE {search}
+    ORDER BY k.last_seen_at DESC, k.id DESC
+    LIMIT %(limit)s
+) k ON true
+WHERE c.id = %(client_id)s AND c.user_id = %(owner_id)s
+ORDER BY k.last_seen_at DESC, k.id DESC"""
+
+# MATERIALIZED: every match through contacts_search_idx, then the page, never the walk.
+SEARCH_ALL_FOR_OWNER = """
+WITH matches AS MATERIALIZED (
+    SELECT {columns} FROM contacts k
+    WHERE k.client_id = %(client_id)s AND {search} {after}
+      AND EXISTS (SELECT FROM clients c WHERE c.id = %(client_id)s AND c.user_id = %(owner_id)s)
+)
+SELECT {columns} FROM matches k
+ORDER BY k.last_seen_at DESC, k.id DESC
+LIMIT %(limit)s"""
+
+SEARCH_CONDITION = """(coalesce(k.name, '') || chr(31) || coalesce(k.email, '') || chr(31)
     || coalesce(k.external_id, '')) ILIKE %(pattern)s"""
 FILTER_AFTER = "AND (k.last_seen_at, k.id) < (%(after_time)s::timestamptz, %(after_id)s::uuid)"
+RECENT_CONTACTS_SEARCHED_FIRST = 2000
 
 # Retention: contacts of the client with no conversation left and not seen since the cutoff.
 DELETE_UNUSED_BATCH = """
@@ -137,21 +169,24 @@ class ContactRepository:
 
     def list_for_owner(self, owner_id, client_id, limit, search=None, after=None):
         """Up to `limit` contacts, most recently seen first, whose name, email or external id
-        contains `search` (any letter case), after the (time, id) key `after`; None when the
-        client is not the owner's."""
-        filters = [FILTER_SEARCH] if search else []
-        filters += [FILTER_AFTER] if after else []
-        query = sql.SQL(LIST_FOR_OWNER).format(columns=sql.SQL(CONTACT_COLUMNS),
-                                               filters=sql.SQL(" ".join(filters)))
+        contains `search` (any letter case; 3 characters or more, for the trigram index),
+        after the (time, id) key `after`; None when the client is not the owner's."""
         after_time, after_id = after or (None, None)
-        rows = self.conn.execute(query, {
-            "owner_id": owner_id, "client_id": client_id, "limit": limit,
-            "pattern": like_pattern(search) if search else None,
-            "after_time": after_time, "after_id": after_id,
-        }).fetchall()
+        params = {"owner_id": owner_id, "client_id": client_id, "limit": limit,
+                  "after_time": after_time, "after_id": after_id,
+                  "pattern": like_pattern(search) if search else None,
+                  "recent": RECENT_CONTACTS_SEARCHED_FIRST}
+        parts = {"columns": sql.SQL(CONTACT_COLUMNS), "search": sql.SQL(SEARCH_CONDITION),
+                 "after": sql.SQL(FILTER_AFTER if after else "")}
+        query = SEARCH_RECENT_FOR_OWNER if search else LIST_FOR_OWNER
+        rows = self.conn.execute(sql.SQL(query).format(**parts), params).fetchall()
         if not rows:
             return None
-        return [row for row in rows if row["id"] is not None]
+        rows = [row for row in rows if row["id"] is not None]
+        if search and len(rows) < limit:
+            rows = self.conn.execute(sql.SQL(SEARCH_ALL_FOR_OWNER).format(**parts),
+                                     params).fetchall()
+        return rows
 
     def delete_unused(self, client_id: str, cutoff, limit: int) -> int:
         """Delete up to `limit` contacts left with no conversation and not seen since `cutoff`."""

@@ -16,7 +16,9 @@ from ..validation import query_value, text
 
 bp = Blueprint("contacts", __name__, url_prefix="/api/clients")
 
-SEARCH = text(1, 200)
+# Three characters at least: the trigram index finds nothing shorter, and every contact of a
+# client would be read.
+SEARCH = text(3, 200)
 CONVERSATIONS_PER_CONTACT = 100
 # Every conversation of a contact goes into its export, whatever their number.
 ALL = 2**31 - 1
