@@ -97,21 +97,25 @@ def identity_reencrypt():
     """Seal every identity secret under the first key of IDENTITY_ENCRYPTION_KEYS (run after
     adding a new key in front; then the old key may be removed)."""
     box = identity.secret_box()
-    count = 0
+    count, unopened, after_id = 0, [], ""
     while True:
         with transaction() as conn:
             clients = ClientRepository(conn)
-            rows = clients.secrets_to_reseal(box.current_key_id, REENCRYPT_BATCH)
+            rows = clients.secrets_to_reseal(box.current_key_id, after_id, REENCRYPT_BATCH)
             for row in rows:
                 try:
                     secret = box.open(row["id"], row["identity_secret_encrypted"])
                 except identity.UndecryptableSecret as error:
-                    raise click.ClickException(str(error)) from None
+                    unopened.append(str(error))
+                    continue
                 clients.replace_sealed_secret(row["id"], box.seal(row["id"], secret))
-        count += len(rows)
+                count += 1
         if len(rows) < REENCRYPT_BATCH:
             break
+        after_id = rows[-1]["id"]
     click.echo(f"re-encrypted {count} identity secret{'' if count == 1 else 's'}")
+    if unopened:
+        raise click.ClickException("\n".join(unopened))
 
 
 def init_app(app) -> None:

@@ -409,7 +409,7 @@ def test_erase_leaves_no_row_mentioning_the_contact(client, app, shop, database_
 
 # --- key rotation -----------------------------------------------------------------------------
 
-def test_encryption_keys_rotate_without_losing_secrets(make_app, database_url, clock):
+def test_encryption_keys_rotate_without_losing_secrets(app, make_app, database_url, clock):
     old_key, new_key = "old-encryption-key-0123456789", "new-encryption-key-0123456789"
     app = make_app(IDENTITY_ENCRYPTION_KEYS=old_key)
     owner = app.test_client()
@@ -430,6 +430,17 @@ def test_encryption_keys_rotate_without_losing_secrets(make_app, database_url, c
     assert both.test_cli_runner().invoke(args=["identity", "reencrypt"]).output == \
         "re-encrypted 0 identity secrets\n"
     assert identify(only_new, shop, signed(shop["secret"], "u", NOW + 2)).status_code == 200
+    # A secret that no configured key opens is named, and the others are still re-sealed.
+    with psycopg.connect(database_url) as conn:
+        conn.execute("UPDATE clients SET identity_secret_encrypted = %s WHERE id = %s",
+                     (identity.SecretBox([old_key]).seal(shop["id"], "cc_ids_x"), shop["id"]))
+    other = owner.post("/api/clients", json={"name": "Other"}).get_json()
+    owner.post(f"/api/clients/{other['id']}/identity-secret")  # sealed under old_key
+    result = make_app(IDENTITY_ENCRYPTION_KEYS=f"{new_key},a-third-key-0123456789") \
+        .test_cli_runner().invoke(args=["identity", "reencrypt"])
+    assert result.exit_code == 1
+    assert result.output.startswith("re-encrypted 0 identity secrets\n")
+    assert shop["id"] in result.output and other["id"] in result.output
 
 
 def test_identity_encryption_keys_must_be_long(tmp_path):

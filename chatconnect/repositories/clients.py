@@ -65,7 +65,7 @@ RETURNING id"""
 SELECT_SECRETS_TO_RESEAL = """
 SELECT id, identity_secret_encrypted FROM clients
 WHERE identity_secret_encrypted IS NOT NULL
-  AND substring(identity_secret_encrypted FROM 2 FOR 8) <> %(key_id)s
+  AND substring(identity_secret_encrypted FROM 2 FOR 8) <> %(key_id)s AND id > %(after_id)s
 ORDER BY id
 LIMIT %(limit)s
 FOR UPDATE SKIP LOCKED"""
@@ -153,10 +153,11 @@ class ClientRepository:
         return self.conn.execute(UPDATE_IDENTITY_SECRET_FOR_OWNER, {
             "id": client_id, "owner_id": owner_id, "sealed": sealed}).fetchone() is not None
 
-    def secrets_to_reseal(self, current_key_id: bytes, limit: int) -> list:
-        """Up to `limit` (id, sealed secret) rows not sealed under the current key, locked."""
+    def secrets_to_reseal(self, current_key_id: bytes, after_id: str, limit: int) -> list:
+        """Up to `limit` (id, sealed secret) rows after `after_id` not sealed under the
+        current key, locked."""
         return self.conn.execute(SELECT_SECRETS_TO_RESEAL, {
-            "key_id": current_key_id, "limit": limit}).fetchall()
+            "key_id": current_key_id, "after_id": after_id, "limit": limit}).fetchall()
 
     def replace_sealed_secret(self, client_id: str, sealed: bytes) -> None:
         self.conn.execute(UPDATE_SEALED_SECRET, {"id": client_id, "sealed": sealed})
