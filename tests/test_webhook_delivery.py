@@ -12,7 +12,6 @@ import sys
 import threading
 import time
 from contextlib import contextmanager
-from datetime import timedelta
 from pathlib import Path
 
 import psycopg
@@ -20,6 +19,7 @@ import pytest
 
 from chatconnect.repositories.events import EventRepository
 from chatconnect.repositories.webhook_deliveries import WebhookDeliveryRepository
+from chatconnect.webhooks.signing import signature
 from chatconnect.webhooks.worker import Worker, backoff
 
 from .conftest import AuthActions, app_config
@@ -143,9 +143,34 @@ def test_every_event_type_is_delivered_and_verifies(dev_app, owner, shop, receiv
             for d in log} == {("succeeded", 1, 200, None, None)}
 
 
-def test_an_old_signature_does_not_verify(receiver):
+def readme_code(language: str, section: str) -> str:
+    """The first `language` code block after the README heading `section`."""
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    start = readme.index(f"```{language}\n", readme.index(section)) + len(language) + 4
+    return readme[start:readme.index("```", start)]
+
+
+def test_the_readmes_python_verification_accepts_a_real_delivery(dev_app, owner, shop,
+                                                                 receiver, database_url):
+    namespace = {}
+    exec(readme_code("python", "### Verifying the signature"), namespace)
+    readme_verify = namespace["verify_chatconnect_signature"]
+    webhook = add_webhook(owner, shop, receiver.url())
+    store_events(database_url, shop["id"], 1)
+    with running_worker(dev_app):
+        [request] = receiver.wait_for(1)
+    header, secret = request.headers["ChatConnect-Signature"], webhook["secret"]
+    assert readme_verify(secret, header, request.body)
+    assert not readme_verify(secret, header, request.body + b" ")
+    assert not readme_verify("whsec_another", header, request.body)
+    assert not readme_verify(secret, "t=1,v1=00", request.body)
+    assert not readme_verify(secret, "", request.body)
+    old = signature(secret, request.body, timestamp=int(time.time()) - SIGNATURE_TOLERANCE - 5)
+    assert not readme_verify(secret, old, request.body)
+
+
+def test_an_old_signature_does_not_verify():
     body = b'{"id":1}'
-    from chatconnect.webhooks.signing import signature
     header = signature("whsec_x", body, timestamp=int(time.time()) - SIGNATURE_TOLERANCE - 1)
     assert not verify("whsec_x", header, body)
     assert verify("whsec_x", signature("whsec_x", body), body)
