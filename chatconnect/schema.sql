@@ -165,8 +165,9 @@ CREATE TABLE IF NOT EXISTS webhooks (
 CREATE INDEX IF NOT EXISTS webhooks_client_id_created_at_idx ON webhooks (client_id, created_at, id);
 CREATE INDEX IF NOT EXISTS webhooks_last_event_id_idx ON webhooks (last_event_id);
 
--- One row per event and webhook (and per redelivery asked for). attempt counts the attempts
--- made; a pending row is due at next_attempt_at. A worker leases a row while it attempts it:
+-- One row per event and webhook, and one per redelivery asked for (redelivery_of names the
+-- delivery it repeats). attempt counts the attempts made; a pending row is due at
+-- next_attempt_at. A worker leases a row while it attempts it:
 -- lease_token names the attempt, leased_until bounds it, leased_by is the backend pid of the
 -- worker's own session, so a row held by a worker that died is taken over at once.
 CREATE TABLE IF NOT EXISTS webhook_deliveries (
@@ -184,8 +185,11 @@ CREATE TABLE IF NOT EXISTS webhook_deliveries (
     next_attempt_at timestamptz DEFAULT now(),
     lease_token uuid,
     leased_until timestamptz,
-    leased_by integer
+    leased_by integer,
+    redelivery_of uuid
 );
+CREATE UNIQUE INDEX IF NOT EXISTS webhook_deliveries_once_idx
+    ON webhook_deliveries (webhook_id, event_id) WHERE redelivery_of IS NULL;
 CREATE INDEX IF NOT EXISTS webhook_deliveries_log_idx
     ON webhook_deliveries (webhook_id, created_at DESC, id DESC);
 CREATE INDEX IF NOT EXISTS webhook_deliveries_due_idx

@@ -259,3 +259,20 @@ def test_another_owners_webhooks_and_deliveries_are_404(app, owner, hooks_url, s
 def test_signed_out_is_401(client, hooks_url, auth):
     auth.logout()
     assert client.get(hooks_url).status_code == 401
+
+
+def test_fan_out_catches_up_in_batches_and_never_copies_twice(app, owner, hooks_url, shop,
+                                                              database_url):
+    created = create(owner, hooks_url)
+    quiet_client = owner.post("/api/clients", json={"name": "Quiet"}).get_json()
+    create(owner, f"/api/clients/{quiet_client['id']}/webhooks")
+    store_events(database_url, shop["id"], 5)
+    with app.extensions["db_pool"].connection() as conn:
+        deliveries = WebhookDeliveryRepository(conn)
+        # (webhooks advanced, deliveries created): the quiet client's webhook is not touched.
+        assert [deliveries.fan_out(batch=2) for _ in range(4)] == [(1, 2), (1, 2), (1, 1),
+                                                                    (0, 0)]
+        conn.execute("UPDATE webhooks SET last_event_id = 0")  # as if the range came again
+        assert deliveries.fan_out() == (1, 0)
+    log = owner.get(f"{hooks_url}/{created['id']}/deliveries").get_json()["items"]
+    assert len(log) == 5 and len({d["event_id"] for d in log}) == 5

@@ -7,18 +7,27 @@ COLUMNS = ("id, event_id, event_type, attempt, status, response_status, duration
            "created_at, next_attempt_at")
 
 # The events up to `horizon` are all visible: ids become visible in increasing order (the
-# events trigger), so every id at or below the largest one seen has committed. Each webhook
-# row is locked while its events are copied, so two workers never copy the same range, and
-# one busy with it is skipped, not waited for. A webhook far behind advances by at most
-# `batch` ids a statement.
+# events trigger), so every id at or below the largest one seen has committed. Only webhooks
+# whose client has events past their cursor are touched; each is locked while its events are
+# copied (another worker skips it rather than waits) and advances by at most `batch` of its
+# client's events a statement. A cursor may stay behind while its client is quiet: the next
+# scan from it costs one index probe. The unique index makes a second copy impossible.
 FAN_OUT = """
 WITH horizon AS (
     SELECT coalesce(max(id), 0) AS id FROM events
 ), claimed AS (
     SELECT w.id, w.client_id, w.events, w.active, w.last_event_id,
-           least(h.id, w.last_event_id + %(batch)s) AS upto
-    FROM webhooks w CROSS JOIN horizon h
-    WHERE w.last_event_id < h.id
+           CASE WHEN next.count < %(batch)s THEN h.id ELSE next.last END AS upto
+    FROM webhooks w
+    CROSS JOIN horizon h
+    CROSS JOIN LATERAL (
+        SELECT count(*) AS count, max(id) AS last FROM (
+            SELECT e.id FROM events e
+            WHERE e.client_id = w.client_id AND e.id > w.last_event_id AND e.id <= h.id
+            ORDER BY e.id
+            LIMIT %(batch)s) AS pending
+    ) AS next
+    WHERE w.last_event_id < h.id AND next.count > 0
     ORDER BY w.last_event_id
     LIMIT %(webhooks)s
     FOR UPDATE OF w SKIP LOCKED
@@ -29,6 +38,7 @@ WITH horizon AS (
     JOIN events e ON e.client_id = c.client_id AND e.id > c.last_event_id AND e.id <= c.upto
     WHERE c.active AND (cardinality(c.events) = 0 OR e.type = ANY (c.events))
     ORDER BY e.id
+    ON CONFLICT DO NOTHING
     RETURNING 1
 )
 UPDATE webhooks w SET last_event_id = c.upto
@@ -122,8 +132,8 @@ ORDER BY created_at DESC, id DESC
 LIMIT %(limit)s"""
 
 INSERT_REDELIVERY = f"""
-INSERT INTO webhook_deliveries (client_id, webhook_id, event_id, event_type)
-SELECT client_id, webhook_id, event_id, event_type FROM webhook_deliveries
+INSERT INTO webhook_deliveries (client_id, webhook_id, event_id, event_type, redelivery_of)
+SELECT client_id, webhook_id, event_id, event_type, id FROM webhook_deliveries
 WHERE id = %(id)s AND webhook_id = %(webhook_id)s AND client_id = %(client_id)s
 RETURNING {COLUMNS}"""
 
