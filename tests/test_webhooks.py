@@ -6,6 +6,7 @@ import re
 import psycopg
 import pytest
 
+from chatconnect.config import ConfigError, load_settings
 from chatconnect.repositories.webhook_deliveries import WebhookDeliveryRepository
 from chatconnect.repositories.webhooks import MAX_WEBHOOKS_PER_CLIENT
 
@@ -276,3 +277,17 @@ def test_fan_out_catches_up_in_batches_and_never_copies_twice(app, owner, hooks_
         assert deliveries.fan_out() == (1, 0)
     log = owner.get(f"{hooks_url}/{created['id']}/deliveries").get_json()["items"]
     assert len(log) == 5 and len({d["event_id"] for d in log}) == 5
+
+
+@pytest.mark.parametrize("raw, allowed", [("", False), ("false", False), ("true", True),
+                                          ("TRUE", True), ("1", True), ("no", False)])
+def test_the_development_setting_is_read_strictly(raw, allowed):
+    assert load_settings({"DATABASE_URL": "postgresql://x/y", "SECRET_KEY": "k",
+                          "WEBHOOK_ALLOW_PRIVATE_NETWORKS": raw}
+                         )["WEBHOOK_ALLOW_PRIVATE_NETWORKS"] is allowed
+
+
+def test_a_malformed_development_setting_stops_start_up():
+    with pytest.raises(ConfigError, match="WEBHOOK_ALLOW_PRIVATE_NETWORKS"):
+        load_settings({"DATABASE_URL": "postgresql://x/y", "SECRET_KEY": "k",
+                       "WEBHOOK_ALLOW_PRIVATE_NETWORKS": "sometimes"})
