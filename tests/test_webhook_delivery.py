@@ -37,8 +37,9 @@ def receiver():
 
 @pytest.fixture
 def dev_app(make_app, database_url, app):
-    """The app with WEBHOOK_ALLOW_PRIVATE_NETWORKS, so that webhooks may point at loopback."""
-    return make_app(WEBHOOK_ALLOW_PRIVATE_NETWORKS="true")
+    """The app with WEBHOOK_ALLOW_PRIVATE_NETWORKS, so that webhooks may point at loopback, and
+    a pool large enough for a worker's senders besides the test's requests."""
+    return make_app(WEBHOOK_ALLOW_PRIVATE_NETWORKS="true", DB_POOL_MAX_SIZE="10")
 
 
 @pytest.fixture
@@ -327,10 +328,12 @@ def test_sigterm_lets_the_attempt_in_flight_finish(dev_app, owner, shop, receive
     assert len(receiver.received()) == 1
 
 
-def test_two_workers_deliver_each_event_once(dev_app, owner, shop, receiver, database_url):
+def test_two_workers_deliver_each_event_once(dev_app, make_app, owner, shop, receiver,
+                                             database_url):
     webhooks = [add_webhook(owner, shop, receiver.url(f"/hook{n}")) for n in range(3)]
     ids = store_events(database_url, shop["id"], 40)
-    other_app = dev_app  # the same settings; each worker has its own session
+    # Each worker with a pool and a listening session of its own, as two processes would be.
+    other_app = make_app(WEBHOOK_ALLOW_PRIVATE_NETWORKS="true", DB_POOL_MAX_SIZE="10")
     with running_worker(dev_app, concurrency=4), running_worker(other_app, concurrency=4):
         for n in range(3):
             receiver.wait_for(40, f"/hook{n}")
