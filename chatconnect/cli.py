@@ -12,6 +12,7 @@ from .db import transaction
 from .errors import ApiError
 from .repositories.sessions import SessionRepository
 from .repositories.users import UserRepository
+from .repositories.webhook_deliveries import WebhookDeliveryRepository
 from .validation import parse_fields
 from .views.auth import PASSWORD, USERNAME
 from .webhooks.worker import Worker
@@ -19,6 +20,7 @@ from .webhooks.worker import Worker
 db_cli = AppGroup("db", help="Database schema.")
 sessions_cli = AppGroup("sessions", help="Sign-in sessions.")
 users_cli = AppGroup("users", help="User accounts.")
+webhooks_cli = AppGroup("webhooks", help="Webhook deliveries.")
 
 
 @db_cli.command("upgrade")
@@ -62,6 +64,16 @@ def users_create(username, password):
     click.echo(f"created user {user.username} ({user.id})")
 
 
+@webhooks_cli.command("purge")
+@click.option("--days", default=30, show_default=True, type=click.IntRange(1, 36500),
+              help="Keep the delivery log of this many days.")
+def webhooks_purge(days):
+    """Delete finished deliveries older than --days from the log; run it daily from cron."""
+    with transaction() as conn:
+        deleted = WebhookDeliveryRepository(conn).purge_finished(days)
+    click.echo(f"deleted {deleted} finished deliver{'y' if deleted == 1 else 'ies'}")
+
+
 @click.command("worker")
 @click.option("--concurrency", default=16, show_default=True, type=click.IntRange(1, 512),
               help="Deliveries attempted at once by this process.")
@@ -88,6 +100,7 @@ def init_app(app) -> None:
     app.cli.add_command(db_cli)
     app.cli.add_command(sessions_cli)
     app.cli.add_command(users_cli)
+    app.cli.add_command(webhooks_cli)
     app.cli.add_command(worker_command)
 
 

@@ -291,3 +291,22 @@ def test_a_malformed_development_setting_stops_start_up():
     with pytest.raises(ConfigError, match="WEBHOOK_ALLOW_PRIVATE_NETWORKS"):
         load_settings({"DATABASE_URL": "postgresql://x/y", "SECRET_KEY": "k",
                        "WEBHOOK_ALLOW_PRIVATE_NETWORKS": "sometimes"})
+
+
+def test_purge_deletes_only_old_finished_deliveries(app, runner, owner, hooks_url, shop,
+                                                    database_url):
+    created = create(owner, hooks_url)
+    store_events(database_url, shop["id"], 4)
+    fan_out(app)
+    with psycopg.connect(database_url) as conn:
+        ids = [row[0] for row in conn.execute(
+            "SELECT id FROM webhook_deliveries ORDER BY event_id")]
+        conn.execute("UPDATE webhook_deliveries SET created_at = now() - interval '31 days'")
+        conn.execute("UPDATE webhook_deliveries SET status = 'succeeded' WHERE id = %s", (ids[0],))
+        conn.execute("UPDATE webhook_deliveries SET status = 'failed' WHERE id = %s", (ids[1],))
+        conn.execute("UPDATE webhook_deliveries SET status = 'succeeded', created_at = now() "
+                     "WHERE id = %s", (ids[2],))
+    result = runner.invoke(args=["webhooks", "purge"])
+    assert result.exit_code == 0 and result.output == "deleted 2 finished deliveries\n"
+    log = owner.get(f"{hooks_url}/{created['id']}/deliveries").get_json()["items"]
+    assert sorted(d["id"] for d in log) == sorted(str(i) for i in ids[2:])  # pending stays

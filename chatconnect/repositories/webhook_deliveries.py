@@ -138,6 +138,12 @@ WHERE id = %(id)s AND webhook_id = %(webhook_id)s AND client_id = %(client_id)s
 RETURNING {COLUMNS}"""
 
 
+# Pending deliveries stay, however old: they are still owed.
+DELETE_FINISHED_BEFORE = """
+DELETE FROM webhook_deliveries
+WHERE status <> 'pending' AND created_at < now() - make_interval(days => %(days)s)"""
+
+
 class WebhookDeliveryRepository:
     def __init__(self, conn):
         self.conn = conn
@@ -195,3 +201,7 @@ class WebhookDeliveryRepository:
     def seconds_to_next_due(self) -> float | None:
         """Seconds until the next pending delivery that is not due yet becomes due, or None."""
         return self.conn.execute(SELECT_SECONDS_TO_NEXT_DUE).fetchone()["seconds"]
+
+    def purge_finished(self, days: int) -> int:
+        """Delete the succeeded and failed deliveries created more than `days` days ago."""
+        return self.conn.execute(DELETE_FINISHED_BEFORE, {"days": days}).rowcount
