@@ -19,6 +19,7 @@ import json
 import logging
 import random
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
@@ -38,6 +39,7 @@ RETRY_WINDOW = timedelta(hours=24)
 # never loses its lease; it matters only for a worker that hangs with its session open.
 LEASE_SECONDS = 4 * TOTAL_TIMEOUT
 ERROR_BODY_CHARACTERS = 200
+RECORD_TRIES = 3
 
 
 def backoff(attempt: int) -> float:
@@ -145,20 +147,7 @@ class Worker:
                 "ChatConnect-Signature": signature(row["secret"], body),
             }
             outcome = post(row["url"], body, headers, self.allow_private)
-            with self.pool.connection() as conn:
-                deliveries = WebhookDeliveryRepository(conn)
-                if outcome.succeeded:
-                    deliveries.record_success(row["id"], row["lease_token"], outcome.status,
-                                              outcome.duration_ms)
-                else:
-                    error = outcome.error
-                    if outcome.body:
-                        snippet = outcome.body[:ERROR_BODY_CHARACTERS * 4].decode(
-                            "utf-8", "replace")[:ERROR_BODY_CHARACTERS]
-                        error = f"{error}: {snippet}".replace("\x00", "\ufffd")
-                    deliveries.record_failure(row["id"], row["lease_token"], outcome.status,
-                                              outcome.duration_ms, error,
-                                              self.backoff(row["attempt"]), self.retry_window)
+            self._record(row, outcome)
             log.info("webhook delivery %s of event %s: attempt %s, %s", row["id"],
                      row["event_id"], row["attempt"],
                      "delivered" if outcome.succeeded else outcome.error)
@@ -169,6 +158,32 @@ class Worker:
             with self.lock:
                 self.in_flight -= 1
             self.wake.set()
+
+    def _record(self, row, outcome) -> None:
+        """Write the attempt down. A database away for a moment is tried again a few times: an
+        attempt left unrecorded is made again when its lease runs out."""
+        error = outcome.error
+        if outcome.body and not outcome.succeeded:
+            snippet = outcome.body[:ERROR_BODY_CHARACTERS * 4].decode(
+                "utf-8", "replace")[:ERROR_BODY_CHARACTERS]
+            error = f"{error}: {snippet}".replace("\x00", "\ufffd")
+        for tries_left in reversed(range(RECORD_TRIES)):
+            try:
+                with self.pool.connection() as conn:
+                    deliveries = WebhookDeliveryRepository(conn)
+                    if outcome.succeeded:
+                        deliveries.record_success(row["id"], row["lease_token"],
+                                                  outcome.status, outcome.duration_ms)
+                    else:
+                        deliveries.record_failure(row["id"], row["lease_token"],
+                                                  outcome.status, outcome.duration_ms, error,
+                                                  self.backoff(row["attempt"]),
+                                                  self.retry_window)
+                return
+            except psycopg.Error:
+                if not tries_left:
+                    raise
+                time.sleep(1)
 
     def _listen(self) -> None:
         """LISTEN on CHANNELS and wake the loop on every notification; reconnect with backoff.
