@@ -115,10 +115,17 @@ def start_conversations(database_url: str, client_id: str, count: int):
     """(conversation id, visitor token, first message id) of `count` new conversations."""
     tokens = [secrets.token_urlsafe(32) for _ in range(count)]
     with psycopg.connect(database_url) as conn:
+        # One anonymous contact per visitor, holding the visitor's token.
+        contact_ids = [row[0] for row in conn.execute(
+            "INSERT INTO contacts (client_id) SELECT %s FROM generate_series(1, %s) "
+            "RETURNING id", (client_id, count))]
+        conn.execute(
+            "INSERT INTO visitor_tokens (token_hash, client_id, contact_id) "
+            "SELECT unnest(%s::text[]), %s, unnest(%s::uuid[])",
+            ([hash_secret(token) for token in tokens], client_id, contact_ids))
         ids = conn.execute(
-            "INSERT INTO conversations (client_id, visitor_token_hash) "
-            "SELECT %s, unnest(%s::text[]) RETURNING id",
-            (client_id, [hash_secret(token) for token in tokens])).fetchall()
+            "INSERT INTO conversations (client_id, contact_id) "
+            "SELECT %s, unnest(%s::uuid[]) RETURNING id", (client_id, contact_ids)).fetchall()
         first_ids = conn.execute(
             "INSERT INTO messages (conversation_id, sender, body) "
             "SELECT unnest(%s::uuid[]), 'visitor', 'hello' RETURNING conversation_id, id",

@@ -111,9 +111,14 @@ def conversations(database_url, client_id, count):
     with psycopg.connect(database_url) as conn:
         started = []
         for token in tokens:
+            contact_id, = conn.execute(
+                "INSERT INTO contacts (client_id) VALUES (%s) RETURNING id",
+                (client_id,)).fetchone()
+            conn.execute("INSERT INTO visitor_tokens (token_hash, client_id, contact_id) "
+                         "VALUES (%s, %s, %s)", (hash_secret(token), client_id, contact_id))
             conversation_id, = conn.execute(
-                "INSERT INTO conversations (client_id, visitor_token_hash) VALUES (%s, %s) "
-                "RETURNING id", (client_id, hash_secret(token))).fetchone()
+                "INSERT INTO conversations (client_id, contact_id) VALUES (%s, %s) "
+                "RETURNING id", (client_id, contact_id)).fetchone()
             message_id, = conn.execute(
                 "INSERT INTO messages (conversation_id, sender, body) "
                 "VALUES (%s, 'visitor', 'hello') RETURNING id", (conversation_id,)).fetchone()
