@@ -367,7 +367,7 @@ def test_the_public_limit(write, search):
 
 
 @pytest.mark.parametrize("query", [{"limit": "0"}, {"limit": "21"}, {"limit": "x"},
-                                   {"q": "x" * 201}, {"q": "a\x00b"}])
+                                   {"q": "x" * 201}, {"q": "a\x00b"}, {"page": "2"}])
 def test_public_search_validation(browser, shop, query):
     response = browser.get(public_url(shop), query_string=query)
     assert response.status_code == 422 and error_code(response) == "validation_error"
@@ -518,7 +518,7 @@ def test_a_cursor_belongs_to_its_query_and_its_list(client, write, shop):
 
 @pytest.mark.parametrize("query, field", [({"status": "archived"}, "status"),
                                           ({"limit": "0"}, "limit"), ({"limit": "101"}, "limit"),
-                                          ({"q": "q" * 201}, "q")])
+                                          ({"q": "q" * 201}, "q"), ({"sort": "title"}, "sort")])
 def test_team_list_query_validation(client, shop, query, field):
     response = client.get(articles_url(shop), query_string=query)
     assert response.status_code == 422 and field in response.get_json()["error"]["fields"]

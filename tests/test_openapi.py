@@ -14,6 +14,7 @@ from flask import Flask
 from hypothesis import HealthCheck, settings
 from schemathesis.specs.openapi.checks import ignored_auth, missing_required_header
 
+from chatconnect.articles import SLUG_PATTERN
 from chatconnect.session_store import COOKIE_NAME
 from chatconnect.validation import UUID_REGEX, is_public_api_key
 from chatconnect.views.ops import api_document
@@ -26,6 +27,9 @@ HTTP_METHODS = {"get", "put", "post", "delete", "options", "head", "patch", "tra
 
 def is_id(value: str) -> bool:
     return re.fullmatch(UUID_REGEX, value) is not None
+
+
+PATH_VALUE_CHECKS = {"slug": lambda value: re.fullmatch(SLUG_PATTERN, value) is not None}
 
 
 # --- the document is served -----------------------------------------------------------------
@@ -151,7 +155,8 @@ class AppUnderTest:
             case.headers["X-Visitor-Token"] = self.visitor_token
         for name, value in case.path_parameters.items():
             # Only schema-valid values: an invalid one must stay invalid.
-            valid = is_id if name.endswith("_id") else is_public_api_key
+            valid = is_id if name.endswith("_id") else PATH_VALUE_CHECKS.get(name,
+                                                                             is_public_api_key)
             if name in self.path_ids and isinstance(value, str) and valid(value):
                 case.path_parameters[name] = self.path_ids[name]
         wait = str(case.query.get("wait", ""))
@@ -159,6 +164,9 @@ class AppUnderTest:
             # A long-poll runs its full `wait` when no message comes; one second is enough to
             # take the waiting path (tests/test_long_poll.py covers the rest).
             case.query["wait"] = 1
+        if "cursor" in case.query and str(case.query.get("q", "")).strip():
+            # The cursor of a search page belongs to its query; another one is a 422.
+            del case.query["cursor"]
         if self.cursors is not None and "cursor" in case.query:
             # Any string is a schema-valid cursor, but one the server did not issue for the
             # list is rightly a 422 (tests/test_validation.py), which schemathesis would
@@ -211,7 +219,8 @@ def names_resources(operation) -> bool:
 def target(app):
     # Room for every case to reach the route's logic; the limits have tests of their own.
     app.config.update(CONVERSATION_LIMIT_PER_IP=(1000, 3600),
-                      VISITOR_MESSAGE_LIMIT_PER_IP=(1000, 60))
+                      VISITOR_MESSAGE_LIMIT_PER_IP=(1000, 60),
+                      ARTICLE_SEARCH_LIMIT_PER_IP=(1000, 60))
     TARGET.reset(app)
     yield TARGET
     TARGET.reset()
@@ -267,8 +276,8 @@ class Owner:
 
 @pytest.fixture
 def owner(target, app, client, auth):
-    """A user with two clients, two conversations on the first, a second session and a second
-    token, and the second page's cursor of each paginated list."""
+    """A user with two clients, two conversations and two published articles on the first, a
+    second session and a second token, and the second page's cursor of each paginated list."""
     user = auth.register()
     app.test_client().post("/api/auth/login", json={"username": user["username"],
                                                     "password": PASSWORD})
@@ -280,10 +289,17 @@ def owner(target, app, client, auth):
                               json={"message": "Hello", "visitor_name": visitor_name}).get_json()
     client.post(f"{conversations}/{started['conversation']['id']}/messages",
                 json={"body": "Hi Ann, how can we help?"})
+    articles = f"/api/clients/{created['id']}/articles"
+    for title in ("Returns", "Shipping"):
+        article = client.post(articles, json={"title": title, "status": "published",
+                                              "body_markdown": f"All about **{title}**."})
+    article = article.get_json()
     target.cursors = {
         "/api/clients": client.get("/api/clients?limit=1").get_json()["next_cursor"],
         "/api/clients/{client_id}/conversations":
             client.get(f"{conversations}?limit=1").get_json()["next_cursor"],
+        "/api/clients/{client_id}/articles":
+            client.get(f"{articles}?limit=1").get_json()["next_cursor"],
     }
     spare_token = client.post("/api/auth/tokens", json={"name": "spare"}).get_json()
     target.bearer_token = client.post("/api/auth/tokens", json={"name": "fuzz"}).get_json()["token"]
@@ -296,6 +312,8 @@ def owner(target, app, client, auth):
         "conversation_id": started["conversation"]["id"],
         "session_id": other_session["id"],
         "token_id": spare_token["id"],
+        "article_id": article["id"],
+        "slug": article["slug"],
     }
     return target
 

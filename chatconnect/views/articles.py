@@ -12,7 +12,8 @@ from ..errors import ApiError, not_found
 from ..pagination import issue_cursor, page, page_params, read_cursor
 from ..repositories.knowledge_base import ArticleRepository, SlugTaken
 from ..serialize import article_json
-from ..validation import nullable, one_of, parse_body, query_integer, query_value, text
+from ..validation import (known_query, nullable, one_of, parse_body, query_integer, query_value,
+                          text)
 
 bp = Blueprint("articles", __name__, url_prefix="/api/clients")
 
@@ -25,7 +26,7 @@ ARTICLE_CHECKS = {
     "locale": check_locale,
     "category": nullable(text(1, 100)),
 }
-QUERY = text(1, 200)
+QUERY = text(0, 200)
 SEARCH_LIST = "article-search"
 DEFAULT_LIMIT, MAX_LIMIT = 50, 100
 
@@ -45,6 +46,7 @@ def _slug_taken():
 @bp.get("/<id:client_id>/articles")
 @login_required
 def list_articles(client_id):
+    known_query("q", "status", "limit", "cursor")
     status = query_value("status", STATUS)
     q = query_value("q", QUERY)
     if q is not None and q.strip():

@@ -18,7 +18,7 @@ from ..http_cache import PUBLIC_CACHE_CONTROL, cacheable_json
 from ..origins import add_cors_headers, check_public_origin
 from ..repositories.knowledge_base import ArticleRepository
 from ..serialize import iso_utc
-from ..validation import is_public_api_key, query_integer, query_value, text
+from ..validation import is_public_api_key, known_query, query_integer, query_value, text
 
 bp = Blueprint("help_center", __name__, url_prefix="/api/public")
 bp.after_request(add_cors_headers)
@@ -38,6 +38,7 @@ def search_articles(public_api_key):
     """Up to `limit` published articles, best match for `q` first (slug, title and a snippet
     with the matched words in <mark>); without `q`, the most viewed."""
     _known_key(public_api_key)
+    known_query("q", "limit")
     # Trailing space is kept: it says the last word is finished (no prefix match).
     q = query_value("q", QUERY) or ""
     limit = query_integer("limit", DEFAULT_LIMIT, 1, MAX_LIMIT)
