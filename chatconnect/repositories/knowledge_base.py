@@ -38,8 +38,8 @@ SEARCH_TSQUERY = """
             kb_tsquery_or(websearch_to_tsquery(config, %(excluded)s::text)) AS negative
           FROM unnest({configs}) AS config) parsed"""
 
-SCORE = """(ts_filter(a.search_vector, ARRAY['a']::"char"[]) @@ query.tsquery)::int::float8
-    + ts_rank(a.search_vector, query.tsquery, 1 | 32)::float8"""
+SCORE = """(ts_filter(a.search_vector, ARRAY['a']::"char"[]) @@ %(tsquery)s::tsquery)::int::float8
+    + ts_rank(a.search_vector, %(tsquery)s::tsquery, 1 | 32)::float8"""
 
 # Snippets: ts_headline over the HTML-escaped text (so that nothing in it is taken for a tag
 # and dropped, and the marks are the only markup), in the article's language; when that marks
@@ -48,31 +48,35 @@ HEADLINE_OPTIONS = (f"StartSel={MARK_START}, StopSel={MARK_END}, MaxWords=30, Mi
                     'MaxFragments=2, FragmentDelimiter=" … "')
 SNIPPET = """
     CASE WHEN strpos(h.stemmed, %(mark)s) > 0 THEN h.stemmed
-         ELSE ts_headline('kb_simple', h.escaped, query.tsquery, %(headline_options)s) END"""
+         ELSE ts_headline('kb_simple', h.escaped, %(tsquery)s::tsquery,
+                          %(headline_options)s) END"""
 HEADLINE = """
     CROSS JOIN LATERAL (SELECT replace(replace(replace(
         f.body_text, '&', '&amp;'), '<', '&lt;'), '>', '&gt;') AS escaped) e
     CROSS JOIN LATERAL (SELECT e.escaped, ts_headline(kb_search_config(f.locale), e.escaped,
-        query.tsquery, %(headline_options)s) AS stemmed) h"""
+        %(tsquery)s::tsquery, %(headline_options)s) AS stemmed) h"""
 
-# Public search: one statement that finds the active client by its key and its best published
-# matches; one row with NULL article columns when nothing matches, none for an unknown key.
+# Search is two statements: the first finds the client and parses the query into a tsquery,
+# the second searches with that tsquery as a constant. So the planner sees the actual query and
+# the client: a rare word is found through the GIN index (client_id and lexemes together), a
+# prefix that matches much of the vocabulary through the client's rows instead (a prefix's
+# entries are read in full from a GIN index, whatever the client).
+PUBLIC_SEARCH_QUERY = f"""
+SELECT c.id, c.allowed_domains, ({SEARCH_TSQUERY.format(configs=QUERY_CONFIGS.format(
+    client_id="c.id"))})::text AS tsquery
+FROM clients c
+WHERE c.public_api_key = %(public_api_key)s AND c.status = 'active'"""
+
 PUBLIC_SEARCH = f"""
-WITH client AS (
-    SELECT id, allowed_domains FROM clients
-    WHERE public_api_key = %(public_api_key)s AND status = 'active'
-), query AS ({SEARCH_TSQUERY.format(configs=QUERY_CONFIGS.format(
-    client_id="(SELECT id FROM client)"))}
-), found AS (
+SELECT f.slug, f.title, {SNIPPET} AS snippet
+FROM (
     SELECT a.id, a.slug, a.title, a.locale, a.body_text, {SCORE} AS score
-    FROM client, query, knowledge_base a
-    WHERE a.client_id = client.id AND a.search_vector @@ query.tsquery
+    FROM knowledge_base a
+    WHERE a.client_id = %(client_id)s AND a.search_vector @@ %(tsquery)s::tsquery
       AND a.status = 'published'
     ORDER BY score DESC, a.id
     LIMIT %(limit)s
-)
-SELECT client.allowed_domains, f.slug, f.title, {SNIPPET} AS snippet
-FROM client CROSS JOIN query LEFT JOIN found f ON true {HEADLINE}
+) f {HEADLINE}
 ORDER BY f.score DESC, f.id"""
 
 # Without a query: the most viewed published articles. views has no index on purpose (a view
@@ -120,26 +124,22 @@ LEFT JOIN LATERAL (
 WHERE c.id = %(client_id)s AND c.user_id = %(owner_id)s
 ORDER BY a.updated_at DESC, a.id DESC"""
 
-# Team search, best first. The cursor keeps the configurations the first page was parsed in,
-# so that every page ranks with the same tsquery.
+# Team search, best first, in two statements as above. The cursor keeps the configurations
+# the first page was parsed in, so that every page ranks with the same tsquery.
+OWNER_SEARCH_QUERY = f"""
+SELECT c.id, configs::text[] AS configs, ({SEARCH_TSQUERY.format(configs="configs")})::text
+       AS tsquery
+FROM clients c
+CROSS JOIN LATERAL (SELECT coalesce(%(configs)s::regconfig[], {QUERY_CONFIGS.format(
+    client_id="c.id")}) AS configs) k
+WHERE c.id = %(client_id)s AND c.user_id = %(owner_id)s"""
+
 SEARCH_FOR_OWNER = f"""
-WITH client AS (
-    SELECT id FROM clients WHERE id = %(client_id)s AND user_id = %(owner_id)s
-), configs AS (
-    SELECT coalesce(%(configs)s::regconfig[], {QUERY_CONFIGS.format(
-        client_id="(SELECT id FROM client)")}) AS configs
-), query AS ({SEARCH_TSQUERY.format(configs="(SELECT configs FROM configs)")}
-)
-SELECT (SELECT configs::text[] FROM configs) AS configs, f.*
-FROM client
-LEFT JOIN LATERAL (
-    SELECT {ARTICLE_COLUMNS}, s.score
-    FROM query, knowledge_base a CROSS JOIN LATERAL (SELECT {SCORE} AS score) s
-    WHERE a.client_id = client.id AND a.search_vector @@ query.tsquery {{filters}}
-    ORDER BY s.score DESC, a.id
-    LIMIT %(limit)s
-) f ON true
-ORDER BY f.score DESC, f.id"""
+SELECT {ARTICLE_COLUMNS}, s.score
+FROM knowledge_base a CROSS JOIN LATERAL (SELECT {SCORE} AS score) s
+WHERE a.client_id = %(client_id)s AND a.search_vector @@ %(tsquery)s::tsquery {{filters}}
+ORDER BY s.score DESC, a.id
+LIMIT %(limit)s"""
 
 FILTER_STATUS = "AND a.status = %(status)s"
 FILTER_UPDATED_BEFORE = ("AND (a.updated_at, a.id) < "
@@ -217,9 +217,13 @@ class ArticleRepository:
         """(configurations parsed in, up to `limit` articles best first with their `score`)
         for a SearchQuery, after the (score, id) key `after`; None when the client is not the
         owner's. `configs` from an earlier page keeps the ranking of that page."""
+        parsed = self.conn.execute(OWNER_SEARCH_QUERY, {
+            "client_id": client_id, "owner_id": owner_id, "configs": configs,
+            **query.params}).fetchone()
+        if parsed is None:
+            return None
         filters = []
-        params = {"owner_id": owner_id, "client_id": client_id, "limit": limit,
-                  "configs": configs, **query.params}
+        params = {"client_id": client_id, "limit": limit, "tsquery": parsed["tsquery"]}
         if status is not None:
             filters.append(FILTER_STATUS)
             params["status"] = status
@@ -228,9 +232,7 @@ class ArticleRepository:
             params["after_score"], params["after_id"] = after
         rows = self.conn.execute(SEARCH_FOR_OWNER.format(filters=" ".join(filters)),
                                  params).fetchall()
-        if not rows:
-            return None
-        return rows[0]["configs"], _rows_of_client(rows)
+        return parsed["configs"], rows
 
     def create(self, owner_id: str, client_id: str, fields: dict, slug_given: bool):
         """A new article; a derived slug that is taken gets a number (`-2`, `-3`, …), a given
@@ -289,13 +291,17 @@ class ArticleRepository:
 
     # --- the widget's side --------------------------------------------------------------
 
-    def public_search(self, public_api_key: str, query, limit: int):
-        """(allowed_domains, rows of slug, title, snippet) of the active client's best
-        published matches; None for an unknown key or a suspended client."""
-        rows = self.conn.execute(PUBLIC_SEARCH, {
-            "public_api_key": public_api_key, "limit": limit, "mark": MARK_START,
-            "headline_options": HEADLINE_OPTIONS, **query.params}).fetchall()
-        return _public_rows(rows)
+    def public_search_query(self, public_api_key: str, query):
+        """The active client's id, allowed_domains and the SearchQuery as a tsquery (text)
+        for public_search; None for an unknown key or a suspended client."""
+        return self.conn.execute(PUBLIC_SEARCH_QUERY, {"public_api_key": public_api_key,
+                                                       **query.params}).fetchone()
+
+    def public_search(self, client_id: str, tsquery: str, limit: int):
+        """Rows of slug, title and snippet: the client's best published matches."""
+        return self.conn.execute(PUBLIC_SEARCH, {
+            "client_id": client_id, "tsquery": tsquery, "limit": limit, "mark": MARK_START,
+            "headline_options": HEADLINE_OPTIONS}).fetchall()
 
     def public_most_viewed(self, public_api_key: str, limit: int):
         """(allowed_domains, rows of slug, title, body_text), most viewed first, or None."""

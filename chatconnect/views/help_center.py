@@ -2,8 +2,9 @@
 
 Public routes like the widget's own: no cookie and no token, an origin check against the
 client's allowed domains, CORS echo, explicit preflights; a suspended client's articles and
-every draft are 404. Each request is one statement to PostgreSQL, outside a transaction
-(search counts against the IP's rate limit first)."""
+every draft are 404. Statements run outside a transaction: a read is one (that counts the
+view); a search counts against the IP's rate limit, then parses the query for the client and
+searches with it (see repositories/knowledge_base.py)."""
 
 import json
 import re
@@ -47,13 +48,17 @@ def search_articles(public_api_key):
                           current_app.config["ARTICLE_SEARCH_LIMIT_PER_IP"])
         articles = ArticleRepository(conn)
         if q.strip():
-            found = articles.public_search(public_api_key, search_query(q), limit)
+            client = articles.public_search_query(public_api_key, search_query(q))
+            if client is None:
+                raise not_found("widget")
+            check_public_origin(client["allowed_domains"])
+            rows = articles.public_search(client["id"], client["tsquery"], limit)
         else:
             found = articles.public_most_viewed(public_api_key, limit)
-    if found is None:
-        raise not_found("widget")
-    allowed_domains, rows = found
-    check_public_origin(allowed_domains)
+            if found is None:
+                raise not_found("widget")
+            allowed_domains, rows = found
+            check_public_origin(allowed_domains)
     items = [{"slug": row["slug"], "title": row["title"],
               "snippet": snippet(row["snippet"]) if q.strip() else leading_text(row["body_text"])}
              for row in rows]
