@@ -23,17 +23,21 @@ import tempfile
 import threading
 import time
 from argparse import Namespace
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import quote
 
 import psycopg
+from psycopg import sql
+from psycopg.rows import dict_row
 
 import seed
 from chatconnect import migrate, passwords
-from chatconnect.articles import search_query
-from chatconnect.localdb import LocalClusterError
-from chatconnect.repositories.knowledge_base import HEADLINE_OPTIONS, PUBLIC_SEARCH
+from chatconnect.articles import MARK_START, search_query
+from chatconnect.localdb import LocalCluster, LocalClusterError
+from chatconnect.repositories.knowledge_base import (HEADLINE_OPTIONS, PUBLIC_SEARCH,
+                                                     ArticleRepository)
 from run import (GUNICORN_CONFIG, OWNER_PASSWORD, RESULTS_DIR, ROOT, BenchError, Case,
                  bench_database, gunicorn, gunicorn_capacity, measure)
 
@@ -72,7 +76,7 @@ def main() -> int:
     connections = args.connections or 4 * workers
     work_dir = Path(tempfile.mkdtemp(prefix="chatconnect-bench-kb-"))
     try:
-        with bench_database(work_dir) as (database_url, database_pid):
+        with database(work_dir, args.shared_buffers) as (database_url, database_pid):
             report = run(args, database_url, database_pid, work_dir, workers, per_worker,
                          connections)
     except (BenchError, LocalClusterError) as error:
@@ -96,12 +100,55 @@ def parse_args():
                         help="seconds of unmeasured load before each case (default 2)")
     parser.add_argument("--connections", type=int,
                         help="wrk connections (default: 4 per gunicorn worker)")
+    parser.add_argument("--shared-buffers", default="1GB",
+                        help="shared_buffers of the throwaway cluster (default %(default)s; "
+                             "BENCH_DATABASE_URL's server keeps its own)")
     parser.add_argument("--articles-per-client", type=int, default=ARTICLES_PER_CLIENT,
                         help="published articles of each client (default %(default)s)")
     args = parser.parse_args()
     if min(args.duration, args.articles_per_client) < 1 or args.warmup < 0:
         parser.error("--duration and --articles-per-client must be positive")
     return args
+
+
+@contextmanager
+def database(work_dir: Path, shared_buffers: str):
+    """bench/run.py's database, except that a throwaway cluster gets `shared_buffers`: the
+    default 128 MB holds 10,000 articles but not 100,000, and a server holding a large
+    knowledge base would be given memory for it."""
+    if os.environ.get("BENCH_DATABASE_URL"):
+        with bench_database(work_dir) as database_and_pid:
+            yield database_and_pid
+        return
+    cluster = LocalCluster(work_dir / "postgres", throwaway=True)
+    try:
+        print(f"starting a throwaway PostgreSQL (shared_buffers {shared_buffers})", flush=True)
+        cluster.start()
+        with psycopg.connect(cluster.url(), autocommit=True) as conn:
+            conn.execute(sql.SQL("ALTER SYSTEM SET shared_buffers = {}").format(
+                sql.Literal(shared_buffers)))
+        cluster.restart()
+        url = cluster.create_database(f"chatconnect_bench_{secrets.token_hex(4)}")
+        yield url, int((cluster.data_dir / "postmaster.pid").read_text().split()[0])
+    finally:
+        cluster.destroy()
+
+
+def prewarm(database_url: str) -> None:
+    """Load the table, its TOAST and its indexes into shared buffers, where pg_prewarm is
+    available, so that every case starts from the same warm cache."""
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        try:
+            conn.execute("CREATE EXTENSION IF NOT EXISTS pg_prewarm")
+        except psycopg.Error:
+            return
+        conn.execute("""
+            SELECT pg_prewarm(oid) FROM pg_class
+            WHERE oid IN ('knowledge_base'::regclass,
+                          (SELECT reltoastrelid FROM pg_class WHERE oid = 'knowledge_base'::regclass))
+               OR oid IN (SELECT indexrelid FROM pg_index
+                          WHERE indrelid IN ('knowledge_base'::regclass, (SELECT reltoastrelid
+                              FROM pg_class WHERE oid = 'knowledge_base'::regclass)))""")
 
 
 def run(args, database_url, database_pid, work_dir, workers, per_worker, connections) -> dict:
@@ -128,6 +175,7 @@ def run(args, database_url, database_pid, work_dir, workers, per_worker, connect
         print(f"{articles:,} articles over {size_clients:,} clients "
               f"(seeded {seeded['articles']:,} in {seeded['seconds']:.1f} s)", flush=True)
         write_requests(work_dir, writer, clients[:size_clients])
+        prewarm(database_url)
         plan = explain(database_url, writer, clients[:size_clients])
         with gunicorn(GUNICORN_CONFIG, "wsgi:app", env, work_dir / "app.log",
                       "/readyz") as server:
@@ -174,16 +222,17 @@ class ArticleWriter:
                    "".join(f"<p>{p}</p>\n" for p in body), text, "published", "en", self.rng.randint(0, 1000), stamp,
                    stamp)
 
-    def query(self, client_id: str, words: int) -> str:
+    def query(self, client_id: str, words: int, typing: bool = True) -> str:
         """`words` consecutive content words of one of the client's articles, the last one
-        cut as if still being typed (three letters or more)."""
+        cut as if still being typed (three letters or more) unless `typing` is False."""
         candidates = []
         while len(candidates) < words:
             candidates = self.rng.choice(self.client_words[client_id])
         start = self.rng.randrange(max(1, len(candidates) - words))
         chosen = candidates[start:start + words]
         last = chosen[-1]
-        chosen[-1] = last[:self.rng.randint(min(3, len(last)), len(last))]
+        if typing:
+            chosen[-1] = last[:self.rng.randint(min(3, len(last)), len(last))]
         return " ".join(chosen)
 
 
@@ -236,18 +285,25 @@ def write_requests(work_dir: Path, writer: ArticleWriter, clients) -> None:
 
 
 def explain(database_url: str, writer: ArticleWriter, clients) -> dict:
-    """EXPLAIN (ANALYZE, BUFFERS) of the public search for a two-word query, once warm."""
+    """EXPLAIN (ANALYZE, BUFFERS) of the public search, once warm, for two words of an article:
+    finished (a space typed after them), and with the last one still being typed."""
     client_id, key, _ = clients[len(clients) // 2]
-    q = writer.query(client_id, 2)
-    params = {"public_api_key": key, "limit": 3, "mark": "\x02",
-              "headline_options": HEADLINE_OPTIONS, **search_query(q).params}
-    with psycopg.connect(database_url) as conn:
-        conn.execute(PUBLIC_SEARCH, params).fetchall()
-        lines = [row[0] for row in conn.execute(
-            "EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) " + PUBLIC_SEARCH, params)]
-    return {"q": q, "plan": lines,
-            "uses_gin_index": any("knowledge_base_client_search_idx" in line
-                                  or "knowledge_base_search_idx" in line for line in lines)}
+    words = writer.query(client_id, 2, typing=False)
+    plans = {}
+    with psycopg.connect(database_url, row_factory=dict_row) as conn:
+        articles = ArticleRepository(conn)
+        head, last = words.rsplit(" ", 1)
+        typed = f"{head} {last[:max(3, len(last) - 2)]}"
+        for name, q in (("finished", words + " "), ("typing", typed)):
+            parsed = articles.public_search_query(key, search_query(q))
+            params = {"client_id": parsed["id"], "tsquery": parsed["tsquery"], "limit": 3,
+                      "mark": MARK_START, "headline_options": HEADLINE_OPTIONS}
+            conn.execute(PUBLIC_SEARCH, params).fetchall()
+            lines = [row["QUERY PLAN"] for row in conn.execute(
+                "EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) " + PUBLIC_SEARCH, params)]
+            plans[name] = {"q": q, "tsquery": parsed["tsquery"], "plan": lines,
+                           "uses_gin_index": any("search_idx" in line for line in lines)}
+    return plans
 
 
 def build_report(args, timestamp, workers, per_worker, connections, runs) -> dict:
@@ -263,8 +319,9 @@ def build_report(args, timestamp, workers, per_worker, connections, runs) -> dic
                 f"p50 at {small['articles']:,}"] = {"value": round(growth, 2),
                                                     "met": growth <= P50_GROWTH_LIMIT}
     for run in runs:
-        targets[f"GIN index used at {run['articles']:,}"] = {
-            "value": run["explain"]["uses_gin_index"], "met": run["explain"]["uses_gin_index"]}
+        used = run["explain"]["finished"]["uses_gin_index"]
+        targets[f"GIN index used for finished words at {run['articles']:,}"] = {
+            "value": used, "met": used}
     return {
         "timestamp": timestamp,
         "command": "bench/knowledge_base.py " + " ".join(sys.argv[1:]),
@@ -273,6 +330,7 @@ def build_report(args, timestamp, workers, per_worker, connections, runs) -> dic
                      "per_worker": per_worker},
         "wrk": {"threads": 1, "connections": connections, "duration_s": args.duration,
                 "warmup_s": args.warmup},
+        "shared_buffers": None if os.environ.get("BENCH_DATABASE_URL") else args.shared_buffers,
         "runs": runs,
         "targets": targets,
         "errors": errors,
@@ -283,7 +341,9 @@ def print_report(report: dict) -> None:
     wrk_settings = report["wrk"]
     print(f"\ngunicorn {report['gunicorn']['config']} ({report['gunicorn']['workers']} "
           f"workers); wrk 1 thread, {wrk_settings['connections']} connections, "
-          f"{wrk_settings['duration_s']} s per case; {report['machine']['cpus']} CPUs\n")
+          f"{wrk_settings['duration_s']} s per case; shared_buffers "
+          f"{report['shared_buffers'] or 'of BENCH_DATABASE_URL'}; {report['machine']['cpus']} "
+          "CPUs\n")
     print("| articles | case | req/s | p50 ms | p99 ms | bad responses | socket errors "
           "| server CPU µs/req |")
     print("|---:|---|---:|---:|---:|---:|---:|---:|")
@@ -295,9 +355,10 @@ def print_report(report: dict) -> None:
                   f"{r['bad_responses']} | {sum(r['socket_errors'].values())} | "
                   f"{cpu['gunicorn'] + (cpu['postgresql'] or 0):,.0f} |")
     for run in report["runs"]:
-        print(f"\nEXPLAIN (ANALYZE, BUFFERS) at {run['articles']:,} articles, "
-              f"q={run['explain']['q']!r}:")
-        print("\n".join("    " + line for line in run["explain"]["plan"]))
+        for plan in run["explain"].values():
+            print(f"\nEXPLAIN (ANALYZE, BUFFERS) at {run['articles']:,} articles, "
+                  f"q={plan['q']!r}, tsquery {plan['tsquery']}:")
+            print("\n".join("    " + line for line in plan["plan"]))
     print()
     for name, target in report["targets"].items():
         print(f"target {name}: {target['value']} {'met' if target['met'] else 'NOT MET'}")

@@ -257,6 +257,9 @@ CREATE TABLE IF NOT EXISTS knowledge_base (
 ) WITH (fillfactor = 90);
 CREATE INDEX IF NOT EXISTS knowledge_base_client_updated_idx
     ON knowledge_base (client_id, updated_at DESC, id DESC);
+-- The languages a client writes in (each search parses its query in them), without reading
+-- the client's rows.
+CREATE INDEX IF NOT EXISTS knowledge_base_client_locale_idx ON knowledge_base (client_id, locale);
 
 -- Search is per client: with btree_gin (contrib, like unaccent) one GIN index holds client_id
 -- beside the lexemes, so a search reads only that client's entries and its cost does not grow

@@ -9,7 +9,7 @@ import psycopg
 import pytest
 from psycopg.types.json import Json
 
-from chatconnect.articles import plain_text, render_markdown
+from chatconnect.articles import SearchQuery, plain_text, render_markdown, search_query
 
 from .conftest import AuthActions
 
@@ -378,6 +378,22 @@ def test_public_search_validation(browser, shop, query):
 def test_odd_queries_are_answered(write, search, q):
     write("Anything", "Some text or other")
     assert isinstance(search(q), list)
+
+
+@pytest.mark.parametrize("q, parsed", [
+    ("reset passw", SearchQuery("reset", "passw")),
+    ("reset passw ", SearchQuery("reset passw")),
+    ("reset pa", SearchQuery("reset pa")),
+    ('"reset passw', SearchQuery('"reset passw')),
+    ('reset "password"', SearchQuery('reset "password"')),
+    ("cats or dog", SearchQuery("cats", "dog", prefix_or=True)),
+    ("ship -international", SearchQuery("ship", excluded="international")),
+    ('-"a b" c -d efg', SearchQuery("c", "efg", excluded='"a b" or d')),
+    ("e-mail", SearchQuery("e-mail")),
+    ("passwörter", SearchQuery("", "passwörter")),
+])
+def test_how_a_query_is_split(q, parsed):
+    assert search_query(q) == parsed
 
 
 # --- draft, published and the public routes --------------------------------------------------
