@@ -127,6 +127,10 @@ def database(work_dir: Path, shared_buffers: str):
         with psycopg.connect(cluster.url(), autocommit=True) as conn:
             conn.execute(sql.SQL("ALTER SYSTEM SET shared_buffers = {}").format(
                 sql.Literal(shared_buffers)))
+            if conn.execute("SELECT 1 FROM pg_available_extensions "
+                            "WHERE name = 'pg_stat_statements'").fetchone():
+                conn.execute("ALTER SYSTEM SET shared_preload_libraries = 'pg_stat_statements'")
+                conn.execute("ALTER SYSTEM SET pg_stat_statements.track_planning = on")
         cluster.restart()
         url = cluster.create_database(f"chatconnect_bench_{secrets.token_hex(4)}")
         yield url, int((cluster.data_dir / "postmaster.pid").read_text().split()[0])
@@ -149,6 +153,26 @@ def prewarm(database_url: str) -> None:
                OR oid IN (SELECT indexrelid FROM pg_index
                           WHERE indrelid IN ('knowledge_base'::regclass, (SELECT reltoastrelid
                               FROM pg_class WHERE oid = 'knowledge_base'::regclass)))""")
+
+
+STATEMENTS = """
+SELECT calls, mean_exec_time, mean_plan_time, regexp_replace(query, '\\s+', ' ', 'g') AS query
+FROM pg_stat_statements WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())
+ORDER BY total_exec_time + total_plan_time DESC LIMIT 6"""
+
+
+def statement_times(database_url: str, reset: bool = False) -> list:
+    """Where PostgreSQL spent its time during the cases (pg_stat_statements, where loaded)."""
+    with psycopg.connect(database_url, autocommit=True, row_factory=dict_row) as conn:
+        try:
+            conn.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
+            if reset:
+                conn.execute("SELECT pg_stat_statements_reset()")
+                return []
+            return [{**row, "query": row["query"][:90]} for row in conn.execute(STATEMENTS)]
+        except psycopg.Error as error:
+            print(f"no statement times: {error}", flush=True)
+            return []
 
 
 def run(args, database_url, database_pid, work_dir, workers, per_worker, connections) -> dict:
@@ -179,11 +203,12 @@ def run(args, database_url, database_pid, work_dir, workers, per_worker, connect
         plan = explain(database_url, writer, clients[:size_clients])
         with gunicorn(GUNICORN_CONFIG, "wsgi:app", env, work_dir / "app.log",
                       "/readyz") as server:
+            statement_times(database_url, reset=True)
             results = [measure(case, server, database_pid, work_dir, measure_args(args),
                                1, connections, timestamp, 1) for case in CASES]
         runs.append({"articles": articles, "clients": size_clients,
                      "seed_seconds": round(seeded["seconds"], 1), "cases": results,
-                     "explain": plan})
+                     "explain": plan, "statements": statement_times(database_url)})
     return build_report(args, timestamp, workers, per_worker, connections, runs)
 
 
@@ -356,6 +381,14 @@ def print_report(report: dict) -> None:
                   f"{r['requests_per_second']:,.0f} | {r['p50_ms']:.2f} | {r['p99_ms']:.2f} | "
                   f"{r['bad_responses']} | {sum(r['socket_errors'].values())} | "
                   f"{cpu['gunicorn'] + (cpu['postgresql'] or 0):,.0f} |")
+    for run in report["runs"]:
+        if run["statements"]:
+            print(f"\nPostgreSQL's time per statement during the cases at {run['articles']:,} "
+                  "articles (pg_stat_statements):\n")
+            print("| calls | execution ms | planning ms | statement |\n|---:|---:|---:|---|")
+            for row in run["statements"]:
+                print(f"| {row['calls']:,} | {row['mean_exec_time']:.3f} | "
+                      f"{row['mean_plan_time']:.3f} | `{row['query']}…` |")
     for run in report["runs"]:
         for plan in run["explain"].values():
             print(f"\nEXPLAIN (ANALYZE, BUFFERS) at {run['articles']:,} articles, "
