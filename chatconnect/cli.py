@@ -8,6 +8,7 @@ from flask.cli import AppGroup, FlaskGroup
 from . import migrate, passwords
 from .db import transaction
 from .errors import ApiError
+from .repositories.events import EventRepository
 from .repositories.sessions import SessionRepository
 from .repositories.users import UserRepository
 from .validation import parse_fields
@@ -16,6 +17,7 @@ from .views.auth import PASSWORD, USERNAME
 db_cli = AppGroup("db", help="Database schema.")
 sessions_cli = AppGroup("sessions", help="Sign-in sessions.")
 users_cli = AppGroup("users", help="User accounts.")
+events_cli = AppGroup("events", help="The stored event feed.")
 
 
 @db_cli.command("upgrade")
@@ -37,6 +39,16 @@ def sessions_purge():
     with transaction() as conn:
         deleted = SessionRepository(conn).purge_expired()
     click.echo(f"deleted {deleted} expired session{'' if deleted == 1 else 's'}")
+
+
+@events_cli.command("purge")
+def events_purge():
+    """Delete events older than EVENTS_RETENTION_DAYS."""
+    days = current_app.config["EVENTS_RETENTION_DAYS"]
+    with transaction() as conn:
+        deleted = EventRepository(conn).delete_older_than(days * 86400)
+    click.echo(f"deleted {deleted} event{'' if deleted == 1 else 's'} older than "
+               f"{days} day{'' if days == 1 else 's'}")
 
 
 @users_cli.command("create")
@@ -63,6 +75,7 @@ def init_app(app) -> None:
     app.cli.add_command(db_cli)
     app.cli.add_command(sessions_cli)
     app.cli.add_command(users_cli)
+    app.cli.add_command(events_cli)
 
 
 def main():
