@@ -539,3 +539,32 @@ def test_events_purge_deletes_events_older_than_the_retention(make_app, database
     assert result.exit_code == 0, result.output
     assert result.output == "deleted 1 event older than 7 days\n"
     assert stored_ids(database_url) == [kept]
+
+
+def test_a_stream_resumes_after_last_event_id_with_nothing_lost_across_a_listener_reconnect(
+        make_app, own_cluster):
+    database_url = own_cluster.url("chatconnect")
+    app = make_app(DATABASE_URL=database_url, DB_POOL_TIMEOUT="2", EVENT_STREAM_SECONDS="10")
+    team, _, shop, started = setup(app, database_url)
+    conversation_id = started["conversation"]["id"]
+    first = Stream(team, "/api/events?after=0")
+    assert eventually(lambda: streams_open(app, 1))
+    reply(team, shop, conversation_id, "before the restart")
+    hub = app.extensions[EXTENSION]
+    connections = hub.connections
+
+    own_cluster.restart()
+    assert eventually(lambda: hub.connections == connections + 1, seconds=60)
+    assert eventually(lambda: team.post(team_url(shop, conversation_id, "/messages"),
+                                        json={"body": "after the restart"}).status_code == 201)
+    first_events = first.finish()
+    frames_with_ids = [frame for frame in first.frames() if "id" in frame]
+    second = Stream(team, "/api/events", headers={"Last-Event-ID": frames_with_ids[-1]["id"]})
+    assert eventually(lambda: streams_open(app, 1))
+    reply(team, shop, conversation_id, "on the next stream")
+    second_events = second.finish()
+
+    received = first_events + second_events
+    assert [event["id"] for event in received] == stored_ids(database_url)
+    assert [e["data"]["body"] for e in received if e["type"] == "message.created"] == [
+        "Hello, anyone there?", "before the restart", "after the restart", "on the next stream"]
