@@ -59,11 +59,12 @@ def post_agent_message(conn, owner_id, client_id, conversation_id, body: str):
         owner_id, client_id, conversation_id)
     if conversation is None:
         return None
+    message = MessageRepository(conn).create(conversation_id, "agent", body)
+    # Events last: appending holds the lock that orders event ids until the commit.
     events = EventRepository(conn)
     if conversation["reopened"]:
         events.append(client_id, "conversation.updated", conversation_json(conversation),
                       conversation_id)
-    message = MessageRepository(conn).create(conversation_id, "agent", body)
     events.append(client_id, "message.created", message_json(message), conversation_id)
     return message
 

@@ -15,7 +15,7 @@ from chatconnect.repositories.events import EventRepository
 
 from .conftest import TRUNCATE_TABLES, AuthActions
 from .test_conversations import create_client, start_conversation, team_url, visitor
-from .test_long_poll import eventually, somebody_waits
+from .test_long_poll import connections_in_use, eventually, somebody_waits
 
 STREAM = {"Accept": "text/event-stream"}
 STREAM_SECONDS = "2"
@@ -568,3 +568,18 @@ def test_a_stream_resumes_after_last_event_id_with_nothing_lost_across_a_listene
     assert [event["id"] for event in received] == stored_ids(database_url)
     assert [e["data"]["body"] for e in received if e["type"] == "message.created"] == [
         "Hello, anyone there?", "before the restart", "after the restart", "on the next stream"]
+
+
+def test_an_open_stream_holds_no_pooled_connection(make_app, database_url):
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute(TRUNCATE_TABLES)
+    app = make_app(DB_POOL_MIN_SIZE="1", DB_POOL_MAX_SIZE="1", DB_POOL_TIMEOUT="2",
+                   EVENT_STREAM_SECONDS="4")
+    team, _, shop, started = setup(app, database_url)
+    stream = Stream(app.test_client(), events_url(started["conversation"]["id"]),
+                    visitor(started["visitor_token"]))
+    assert eventually(lambda: streams_open(app, 1) and connections_in_use(app) == 0)
+    # The pool's only connection serves other requests while the stream is open.
+    message = reply(team, shop, started["conversation"]["id"], "Here!")
+    assert [e["data"] for e in stream.finish()] == [message]
+    assert connections_in_use(app) == 0

@@ -163,6 +163,9 @@ class AppUnderTest:
             # A schema-valid id that is not a message of the conversation is rightly a 422
             # (tests/test_events.py): one of its messages, then.
             body["message_id"] = self.message_id
+        if case.operation.path.endswith("/events") and "Last-Event-ID" in case.headers:
+            # Those that resume are read as streams (EVENT_STREAM_SECONDS is short here).
+            case.headers["Accept"] = "text/event-stream"
         wait = str(case.query.get("wait", ""))
         if wait.isascii() and wait.isdigit() and 1 < int(wait) <= 25:
             # A long-poll runs its full `wait` when no message comes; one second is enough to
