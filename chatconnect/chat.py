@@ -17,6 +17,7 @@ MESSAGES_PER_LIST = 100
 MAX_WAIT_SECONDS = 25
 MAX_MESSAGE_ID = 2**63 - 1
 TYPING_INTERVAL_SECONDS = 1
+TYPING_KEY_PREFIX = "typing:"
 
 
 def message_id(value) -> int:
@@ -98,7 +99,7 @@ def mark_seen(conn, client_id, conversation_id, by: str, seen_message_id: int) -
 def send_typing(conn, owner_id, client_id, conversation_id, by: str) -> bool:
     """Tell the other side that `by` is typing, at most once a second per conversation and
     side, across all workers; more are dropped. Whether it was sent."""
-    hits, _ = RateLimitRepository(conn).hit(f"typing:{conversation_id}:{by}",
+    hits, _ = RateLimitRepository(conn).hit(f"{TYPING_KEY_PREFIX}{conversation_id}:{by}",
                                             TYPING_INTERVAL_SECONDS)
     if hits > 1:
         return False

@@ -8,7 +8,9 @@ from flask.cli import AppGroup, FlaskGroup
 from . import migrate, passwords
 from .db import transaction
 from .errors import ApiError
+from .chat import TYPING_KEY_PREFIX
 from .repositories.events import EventRepository
+from .repositories.rate_limits import RateLimitRepository
 from .repositories.sessions import SessionRepository
 from .repositories.users import UserRepository
 from .validation import parse_fields
@@ -43,10 +45,12 @@ def sessions_purge():
 
 @events_cli.command("purge")
 def events_purge():
-    """Delete events older than EVENTS_RETENTION_DAYS."""
+    """Delete events older than EVENTS_RETENTION_DAYS (and the typing throttle's old
+    counters)."""
     days = current_app.config["EVENTS_RETENTION_DAYS"]
     with transaction() as conn:
         deleted = EventRepository(conn).delete_older_than(days * 86400)
+        RateLimitRepository(conn).delete_stale(TYPING_KEY_PREFIX, 3600)
     click.echo(f"deleted {deleted} event{'' if deleted == 1 else 's'} older than "
                f"{days} day{'' if days == 1 else 's'}")
 

@@ -535,10 +535,16 @@ def test_events_purge_deletes_events_older_than_the_retention(make_app, database
     with psycopg.connect(database_url) as conn:
         conn.execute("UPDATE events SET created_at = now() - interval '8 days' WHERE id = %s",
                      (old,))
+        conn.execute("INSERT INTO rate_limits (key, window_start, hits) VALUES "
+                     "('typing:old:agent', now() - interval '2 hours', 1), "
+                     "('typing:new:agent', now(), 1), ('login:ip:x', now() - interval '2 hours', 1)")
     result = app.test_cli_runner().invoke(args=["events", "purge"])
     assert result.exit_code == 0, result.output
     assert result.output == "deleted 1 event older than 7 days\n"
     assert stored_ids(database_url) == [kept]
+    with psycopg.connect(database_url) as conn:
+        keys = {row[0] for row in conn.execute("SELECT key FROM rate_limits")}
+    assert {"typing:new:agent", "login:ip:x"} <= keys and "typing:old:agent" not in keys
 
 
 def test_a_stream_resumes_after_last_event_id_with_nothing_lost_across_a_listener_reconnect(

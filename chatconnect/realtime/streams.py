@@ -50,9 +50,12 @@ def event_query() -> tuple[int | None, int]:
     return after, wait
 
 
-def event_list(rows: list, fetch, after: int, wait: int, serialize, **match) -> dict:
-    """The list answer; with no rows yet, first long-poll up to `wait` seconds. fetch(after)
-    returns up to EVENTS_PER_LIST + 1 rows in a transaction of its own."""
+def event_list(fetch, after: int | None, wait: int, serialize, **match) -> dict:
+    """The list answer (from the oldest event kept when `after` is None); with no rows yet,
+    first long-poll up to `wait` seconds. fetch(after) returns up to EVENTS_PER_LIST + 1 rows
+    in a transaction of its own."""
+    after = after or 0
+    rows = fetch(after)
     if not rows and wait:
         with bounded_wait():
             rows = wait_for_rows(lambda: fetch(after), wait, "chatconnect_events", **match)

@@ -26,7 +26,6 @@ def list_events():
     client_id = client_id.lower() if client_id else None
     after, wait = event_query()
     owner_id = current_user.id
-    stream = wants_stream()
     if client_id is not None:
         with transaction() as conn:
             if ClientRepository(conn).get_for_owner(client_id, owner_id) is None:
@@ -37,11 +36,10 @@ def list_events():
             return EventRepository(conn).list_for_owner(owner_id, after, EVENTS_PER_LIST + 1,
                                                         client_id)
 
-    if stream:
+    if wants_stream():
         def wants_typing(payload):
             return payload["by"] == "visitor" and client_id in (None, payload["client_id"])
         return event_stream(fetch, after, event_json, wants_typing,
                             on_alive=lambda: presence.touch(owner_id), owner_id=owner_id)
     presence.touch(owner_id)
-    after = after or 0
-    return event_list(fetch(after), fetch, after, wait, event_json, owner_id=owner_id)
+    return event_list(fetch, after, wait, event_json, owner_id=owner_id)

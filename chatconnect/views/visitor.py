@@ -119,8 +119,7 @@ def list_visitor_events(conversation_id):
         return event_stream(fetch, after, visitor_event_json,
                             lambda payload: payload["by"] == "agent",
                             conversation_id=conversation_id)
-    after = after or 0
-    return event_list(fetch(after), fetch, after, wait, visitor_event_json,
+    return event_list(fetch, after, wait, visitor_event_json,
                       conversation_id=conversation_id)
 
 
