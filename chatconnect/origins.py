@@ -13,7 +13,7 @@ PATTERN = re.compile(rf"(\*\.)?({LABEL}(?:\.{LABEL})*)(?::([1-9][0-9]{{0,4}}))?"
 DEFAULT_PORTS = {"http": 80, "https": 443}
 PREFLIGHT_HEADERS = {
     "Access-Control-Allow-Methods": "GET, POST, OPTIONS",
-    "Access-Control-Allow-Headers": "Content-Type, X-Visitor-Token, If-None-Match",
+    "Access-Control-Allow-Headers": "Content-Type, X-Visitor-Token, If-None-Match, Last-Event-ID",
     "Access-Control-Max-Age": "600",
 }
 

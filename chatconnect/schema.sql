@@ -147,6 +147,15 @@ $$;
 CREATE OR REPLACE TRIGGER events_notify AFTER INSERT ON events
     FOR EACH ROW EXECUTE FUNCTION events_notify();
 
+-- Real-time: presence. When a signed-in user last had an event stream or events long-poll
+-- open, shared by every worker and host; "agents online" means seen within the last minute.
+-- An open stream refreshes it at least every 15 s. Lost on a crash of the server, like the
+-- streams it describes, so not logged.
+CREATE UNLOGGED TABLE IF NOT EXISTS agent_presence (
+    user_id varchar PRIMARY KEY REFERENCES users (id) ON DELETE CASCADE,
+    seen_at timestamptz NOT NULL
+);
+
 -- Webhooks: URLs a client registers to receive its stored events. secret signs every
 -- delivery (it must be kept to sign, so it cannot be stored hashed); an empty events list
 -- means every stored type. last_event_id is the id up to which the events of the client have
