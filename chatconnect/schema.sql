@@ -8,6 +8,7 @@ CREATE TABLE IF NOT EXISTS users (
     username text NOT NULL,
     password text NOT NULL,
     created_at timestamptz NOT NULL DEFAULT now(),
+    credentials_version integer NOT NULL DEFAULT 1,
     CONSTRAINT users_username_unique UNIQUE (username)
 );
 CREATE UNIQUE INDEX IF NOT EXISTS users_username_lower_unique ON users (lower(username));
@@ -51,6 +52,7 @@ CREATE TABLE IF NOT EXISTS session (
     created_at timestamptz NOT NULL DEFAULT now(),
     last_seen_at timestamptz NOT NULL DEFAULT now(),
     user_agent text,
+    credentials_version integer NOT NULL DEFAULT 1,
     CONSTRAINT session_pkey PRIMARY KEY (sid)
 );
 CREATE INDEX IF NOT EXISTS "IDX_session_expire" ON session (expire);
@@ -63,7 +65,8 @@ CREATE TABLE IF NOT EXISTS api_tokens (
     name text NOT NULL,
     token_hash text NOT NULL UNIQUE,
     created_at timestamptz NOT NULL DEFAULT now(),
-    last_used_at timestamptz
+    last_used_at timestamptz,
+    credentials_version integer NOT NULL DEFAULT 1
 );
 CREATE INDEX IF NOT EXISTS api_tokens_user_id_idx ON api_tokens (user_id);
 

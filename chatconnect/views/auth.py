@@ -49,8 +49,10 @@ def new_token_json(row, token: str) -> dict:
 
 def _sign_in(conn, user) -> None:
     login_user(user)
-    session_store.start(conn, session, user.id, request.user_agent.string or None,
-                        current_app.config)
+    if session_store.start(conn, session, user.id, user.credentials_version,
+                           request.user_agent.string or None, current_app.config) is None:
+        # The password changed after this one was checked: it is no longer the password.
+        raise ApiError(401, "unauthorized", "wrong username or password")
 
 
 def _username_limit(username: str):
@@ -96,7 +98,7 @@ def login():
         limits.reset(username_key)
         limits.release(ip_key)
         if upgraded_hash:
-            UserRepository(conn).replace_password_hash(user.id, password_hash, upgraded_hash)
+            UserRepository(conn).upgrade_password_hash(user.id, password_hash, upgraded_hash)
         _sign_in(conn, user)
     return {"user": user_json(user)}
 
@@ -134,14 +136,17 @@ def change_password():
         raise ApiError(403, "forbidden", "the current password is wrong")
     new_hash = passwords.hash_password(body["new_password"])
     with transaction() as conn:
-        if not UserRepository(conn).replace_password_hash(user_id, old_hash, new_hash):
+        new_version = UserRepository(conn).change_password(user_id, old_hash, new_hash,
+                                                           current_user.credentials_version)
+        if new_version is None:
             raise ApiError(403, "forbidden", "the password was changed meanwhile")
         RateLimitRepository(conn).reset(username_key)
+        # The new version already ends them; deleting them keeps the tables clean.
         ApiTokenRepository(conn).delete_all_for_user(user_id)
         SessionRepository(conn).delete_all_for_user(user_id)
         if session.sid:
-            session_store.start(conn, session, user_id, request.user_agent.string or None,
-                                current_app.config)
+            session_store.start(conn, session, user_id, new_version,
+                                request.user_agent.string or None, current_app.config)
     return "", 204
 
 
@@ -179,8 +184,12 @@ def create_token():
     body = parse_body({"name": TOKEN_NAME}, required=("name",))
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
     with transaction() as conn:
-        row = ApiTokenRepository(conn).create(current_user.id, body["name"],
-                                              session_store.hash_secret(token))
+        row = ApiTokenRepository(conn).create(current_user.id, current_user.credentials_version,
+                                              body["name"], session_store.hash_secret(token))
+        if row is None and not UserRepository(conn).credentials_current(
+                current_user.id, current_user.credentials_version):
+            # The password changed while this request ran: its session or token is revoked.
+            raise ApiError(401, "unauthorized", "sign in or send a bearer token")
     if row is None:
         raise ApiError(409, "conflict",
                        f"you have {MAX_TOKENS_PER_USER} tokens already; delete one first")
