@@ -11,7 +11,10 @@ CREATE TABLE IF NOT EXISTS users (
     credentials_version integer NOT NULL DEFAULT 1,
     CONSTRAINT users_username_unique UNIQUE (username)
 );
-CREATE UNIQUE INDEX IF NOT EXISTS users_username_lower_unique ON users (lower(username));
+-- Names that differ only in the case of ASCII letters are the same name (see username_key in
+-- chatconnect/repositories/users.py); migration 0003 replaced an index on lower(username).
+CREATE UNIQUE INDEX IF NOT EXISTS users_username_key_unique
+    ON users (translate(username, 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz'));
 
 CREATE TABLE IF NOT EXISTS clients (
     id varchar PRIMARY KEY DEFAULT gen_random_uuid(),

@@ -1,9 +1,23 @@
 """The users table."""
 
+import string
 from dataclasses import dataclass
 from datetime import datetime
 
 from flask_login import UserMixin
+
+# Usernames are told apart with their ASCII letters folded to lower case and nothing else
+# changed, here (sign-in lookups, throttle keys) and in PostgreSQL (the unique index
+# users_username_key_unique on the same translate()), whatever the locale. Unicode case
+# mappings are not used: Python's and PostgreSQL's differ ('İ'.lower() is two characters in
+# Python, one in PostgreSQL), and no spelling with a non-ASCII letter reaches an ASCII name.
+_ASCII_FOLD = str.maketrans(string.ascii_uppercase, string.ascii_lowercase)
+
+
+def username_key(username: str) -> str:
+    """The form in which two usernames are the same name: ASCII letters in lower case."""
+    return username.translate(_ASCII_FOLD)
+
 
 # Any unique violation (the name, or the name in any case) means the username is taken.
 INSERT_USER = """
@@ -16,7 +30,9 @@ SELECT id, username, created_at, credentials_version FROM users WHERE id = %(id)
 
 SELECT_CREDENTIALS_BY_USERNAME = """
 SELECT id, username, created_at, credentials_version, password AS password_hash
-FROM users WHERE lower(username) = lower(%(username)s)"""
+FROM users
+WHERE translate(username, 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz')
+      = %(username_key)s"""
 
 SELECT_CREDENTIALS_CURRENT = """
 SELECT 1 FROM users WHERE id = %(id)s AND credentials_version = %(credentials_version)s"""
@@ -65,8 +81,9 @@ class UserRepository:
         return user_from_row(row) if row else None
 
     def get_credentials(self, username: str):
-        """(User, password hash) for a username matched case-insensitively, or None."""
-        row = self.conn.execute(SELECT_CREDENTIALS_BY_USERNAME, {"username": username}).fetchone()
+        """(User, password hash) for a username matched by username_key, or None."""
+        row = self.conn.execute(SELECT_CREDENTIALS_BY_USERNAME,
+                                {"username_key": username_key(username)}).fetchone()
         return (user_from_row(row), row["password_hash"]) if row else None
 
     def credentials_current(self, user_id: str, credentials_version: int) -> bool:

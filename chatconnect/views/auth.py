@@ -11,7 +11,7 @@ from ..errors import ApiError, not_found
 from ..repositories.api_tokens import MAX_TOKENS_PER_USER, ApiTokenRepository
 from ..repositories.rate_limits import RateLimitRepository
 from ..repositories.sessions import SessionRepository
-from ..repositories.users import UserRepository
+from ..repositories.users import UserRepository, username_key
 from ..serialize import iso_utc
 from ..validation import parse_body, text
 
@@ -56,7 +56,8 @@ def _sign_in(conn, user) -> None:
 
 
 def _username_limit(username: str):
-    return f"login:user:{username.lower()}", current_app.config["LOGIN_LIMIT_PER_USERNAME"]
+    return (f"login:user:{username_key(username)}",
+            current_app.config["LOGIN_LIMIT_PER_USERNAME"])
 
 
 def _ip_limit():
