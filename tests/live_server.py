@@ -34,7 +34,7 @@ class LiveServer:
             "DB_POOL_MIN_SIZE": "1",
             "DB_POOL_MAX_SIZE": "4",
             "GUNICORN_WORKERS": "2",
-            "GUNICORN_THREADS": "8",
+            "GUNICORN_WORKER_CONNECTIONS": "200",
             "GUNICORN_BIND": f"127.0.0.1:{self.port}",
             "LOG_LEVEL": "WARNING",
             **settings,

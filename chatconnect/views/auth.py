@@ -13,6 +13,7 @@ from ..repositories.rate_limits import RateLimitRepository
 from ..repositories.sessions import SessionRepository
 from ..repositories.users import UserRepository, username_key
 from ..serialize import iso_utc
+from ..tokens import hash_secret
 from ..validation import parse_body, text
 
 bp = Blueprint("auth", __name__, url_prefix="/api/auth")
@@ -186,7 +187,7 @@ def create_token():
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
     with transaction() as conn:
         row = ApiTokenRepository(conn).create(current_user.id, current_user.credentials_version,
-                                              body["name"], session_store.hash_secret(token))
+                                              body["name"], hash_secret(token))
         if row is None and not UserRepository(conn).credentials_current(
                 current_user.id, current_user.credentials_version):
             # The password changed while this request ran: its session or token is revoked.
