@@ -184,6 +184,7 @@ class Stack:
             "TRUSTED_PROXY_HOPS": "1",
             "CONVERSATION_LIMIT_PER_IP": f"{IP_LIMIT}/3600",
             "LOGIN_LIMIT_PER_IP": f"{IP_LIMIT}/900",
+            "REGISTER_LIMIT_PER_IP": "100000/3600",  # every test signs up from 127.0.0.1
             "DB_POOL_MIN_SIZE": "1",
             "DB_POOL_MAX_SIZE": "4",
             "DB_POOL_TIMEOUT": "1",

@@ -34,6 +34,11 @@ FROM users
 WHERE translate(username, 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz')
       = %(username_key)s"""
 
+SELECT_USERNAME_TAKEN = """
+SELECT 1 FROM users
+WHERE translate(username, 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz')
+      = %(username_key)s"""
+
 SELECT_CREDENTIALS_CURRENT = """
 SELECT 1 FROM users WHERE id = %(id)s AND credentials_version = %(credentials_version)s"""
 
@@ -85,6 +90,11 @@ class UserRepository:
         row = self.conn.execute(SELECT_CREDENTIALS_BY_USERNAME,
                                 {"username_key": username_key(username)}).fetchone()
         return (user_from_row(row), row["password_hash"]) if row else None
+
+    def username_taken(self, username: str) -> bool:
+        """Whether an account has this name (by username_key)."""
+        return self.conn.execute(SELECT_USERNAME_TAKEN,
+                                 {"username_key": username_key(username)}).fetchone() is not None
 
     def credentials_current(self, user_id: str, credentials_version: int) -> bool:
         """Whether the user's credentials are still at `credentials_version`."""

@@ -65,15 +65,28 @@ def _ip_limit():
     return f"login:ip:{request.remote_addr or 'unknown'}", current_app.config["LOGIN_LIMIT_PER_IP"]
 
 
+def _username_taken():
+    return ApiError(409, "conflict", "that username is taken")
+
+
 @bp.post("/register")
 def register():
     body = parse_body({"username": USERNAME, "password": PASSWORD},
                       required=("username", "password"))
-    password_hash = passwords.hash_password(body["password"])
+    # Every attempt counts against the client's IP, a taken name too (committed before the
+    # 409), and a taken name is refused before any hashing: 409 tells no more than it did.
+    with transaction() as conn:
+        ratelimit.enforce(conn, f"register:ip:{request.remote_addr or 'unknown'}",
+                          current_app.config["REGISTER_LIMIT_PER_IP"])
+        taken = UserRepository(conn).username_taken(body["username"])
+    if taken:
+        raise _username_taken()
+    with passwords.hashing_slot():
+        password_hash = passwords.hash_password(body["password"])
     with transaction() as conn:
         user = UserRepository(conn).create(body["username"], password_hash)
-        if user is None:
-            raise ApiError(409, "conflict", "that username is taken")
+        if user is None:  # taken meanwhile
+            raise _username_taken()
         _sign_in(conn, user)
     return {"user": user_json(user)}, 201
 
@@ -85,16 +98,18 @@ def login():
     username_key, username_limit = _username_limit(body["username"])
     ip_key, ip_limit = _ip_limit()
     # Each attempt is counted before the password is checked, so parallel guesses cannot slip
-    # past the limit; a successful one is taken back below. A refused one counts nothing.
-    with transaction() as conn:
-        ratelimit.enforce(conn, username_key, username_limit)
-        ratelimit.enforce(conn, ip_key, ip_limit)
-        credentials = UserRepository(conn).get_credentials(body["username"])
-    user, password_hash = credentials or (None, None)
-    if not passwords.verify(password_hash, body["password"]):
-        raise ApiError(401, "unauthorized", "wrong username or password")
-    upgraded_hash = (passwords.hash_password(body["password"])
-                     if passwords.needs_rehash(password_hash) else None)
+    # past the limit; a successful one is taken back below. A refused one (429, or 503 when no
+    # hashing slot is free) counts nothing.
+    with passwords.hashing_slot():
+        with transaction() as conn:
+            ratelimit.enforce(conn, username_key, username_limit)
+            ratelimit.enforce(conn, ip_key, ip_limit)
+            credentials = UserRepository(conn).get_credentials(body["username"])
+        user, password_hash = credentials or (None, None)
+        if not passwords.verify(password_hash, body["password"]):
+            raise ApiError(401, "unauthorized", "wrong username or password")
+        upgraded_hash = (passwords.hash_password(body["password"])
+                         if passwords.needs_rehash(password_hash) else None)
     with transaction() as conn:
         limits = RateLimitRepository(conn)
         limits.reset(username_key)
@@ -131,12 +146,13 @@ def change_password():
     user_id = current_user.id
     # Guessing the current password counts against the same limit as guessing it at sign-in.
     username_key, username_limit = _username_limit(current_user.username)
-    with transaction() as conn:
-        ratelimit.enforce(conn, username_key, username_limit)
-        old_hash = UserRepository(conn).get_password_hash(user_id)
-    if not passwords.verify(old_hash, body["current_password"]):
-        raise ApiError(403, "forbidden", "the current password is wrong")
-    new_hash = passwords.hash_password(body["new_password"])
+    with passwords.hashing_slot():
+        with transaction() as conn:
+            ratelimit.enforce(conn, username_key, username_limit)
+            old_hash = UserRepository(conn).get_password_hash(user_id)
+        if not passwords.verify(old_hash, body["current_password"]):
+            raise ApiError(403, "forbidden", "the current password is wrong")
+        new_hash = passwords.hash_password(body["new_password"])
     with transaction() as conn:
         new_version = UserRepository(conn).change_password(user_id, old_hash, new_hash,
                                                            current_user.credentials_version)
