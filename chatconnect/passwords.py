@@ -57,23 +57,33 @@ def verify(password_hash: str | None, password: str) -> bool:
 
 
 def init_app(app) -> None:
-    app.extensions["password_hash_slots"] = threading.BoundedSemaphore(
-        app.config["PASSWORD_HASH_CONCURRENCY"])
+    limit = app.config["PASSWORD_HASH_CONCURRENCY"]
+    app.extensions["password_hash_slots"] = threading.BoundedSemaphore(limit)
+    # Sign-ups may hold at most half of the slots, so that a flood of them (which no account
+    # is needed for) always leaves room for signed-up users to sign in.
+    app.extensions["password_hash_sign_up_slots"] = threading.BoundedSemaphore(
+        max(1, limit // 2))
 
 
 @contextmanager
-def hashing_slot():
+def hashing_slot(sign_up: bool = False):
     """One of this process's PASSWORD_HASH_CONCURRENCY hashing slots for the block, or 503.
 
     A flood of sign-ups or sign-ins could otherwise keep every core hashing and slow the whole
     API down; beyond the bound the request is refused at once, without waiting, so that waiting
     requests do not pile up either."""
-    slots = current_app.extensions["password_hash_slots"]
-    if not slots.acquire(blocking=False):
-        raise ApiError(503, "service_unavailable",
-                       "too many passwords are being checked right now; retry in a second",
-                       headers={"Retry-After": "1"})
+    semaphores = [current_app.extensions["password_hash_slots"]]
+    if sign_up:
+        semaphores.insert(0, current_app.extensions["password_hash_sign_up_slots"])
+    acquired = []
     try:
+        for semaphore in semaphores:
+            if not semaphore.acquire(blocking=False):
+                raise ApiError(503, "service_unavailable",
+                               "too many passwords are being checked right now; retry in a "
+                               "second", headers={"Retry-After": "1"})
+            acquired.append(semaphore)
         yield
     finally:
-        slots.release()
+        for semaphore in acquired:
+            semaphore.release()

@@ -77,3 +77,16 @@ def test_sign_ins_and_password_changes_beyond_the_hashing_bound_get_503(app, dat
 def test_the_hashing_bound_must_be_a_positive_number(make_app, value):
     with pytest.raises(SystemExit, match="PASSWORD_HASH_CONCURRENCY"):
         make_app(PASSWORD_HASH_CONCURRENCY=value)
+
+
+def test_sign_ups_leave_hashing_slots_for_sign_ins(make_app, app):
+    limited = make_app(PASSWORD_HASH_CONCURRENCY="2")
+    username, _ = register(limited)
+    sign_up_slots = limited.extensions["password_hash_sign_up_slots"]
+    assert sign_up_slots.acquire(blocking=False)  # one sign-up is being hashed
+    try:
+        assert_busy(sign_up(limited, unique_username()))
+        assert AuthActions(limited.test_client()).login(username).status_code == 200
+    finally:
+        sign_up_slots.release()
+    assert sign_up(limited, unique_username()).status_code == 201

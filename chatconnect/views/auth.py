@@ -81,7 +81,7 @@ def register():
         taken = UserRepository(conn).username_taken(body["username"])
     if taken:
         raise _username_taken()
-    with passwords.hashing_slot():
+    with passwords.hashing_slot(sign_up=True):
         password_hash = passwords.hash_password(body["password"])
     with transaction() as conn:
         user = UserRepository(conn).create(body["username"], password_hash)
