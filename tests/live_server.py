@@ -6,6 +6,7 @@ import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -100,7 +101,7 @@ class Browser:
         headers = dict(headers or {})
         if self.cookie:
             headers["Cookie"] = f"{COOKIE}={self.cookie}"
-        while True:
+        for _ in range(600):
             status, response_headers, data = self.server.request(method, path, body, headers)
             if status != 503:
                 break
@@ -125,7 +126,6 @@ class Browser:
 
 
 def _free_port() -> int:
-    import socket
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
