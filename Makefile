@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 
-.PHONY: install run test bench bench-register-flood clean
+.PHONY: install run test bench bench-webhooks bench-register-flood clean
 
 install: $(INSTALLED)
 
@@ -31,7 +31,11 @@ bench: $(INSTALLED)
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null 2>&1 || \
 		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; }; }
 	$(PY) bench/run.py $(BENCH_ARGS)
-	$(PY) bench/register_flood.py
+	$(MAKE) bench-webhooks
+	$(MAKE) bench-register-flood
+
+bench-webhooks: $(INSTALLED)
+	$(PY) bench/webhooks.py $(BENCH_WEBHOOKS_ARGS)
 
 bench-register-flood: $(INSTALLED)
 	$(PY) bench/register_flood.py $(FLOOD_ARGS)
