@@ -130,7 +130,6 @@ def database(work_dir: Path, shared_buffers: str):
             if conn.execute("SELECT 1 FROM pg_available_extensions "
                             "WHERE name = 'pg_stat_statements'").fetchone():
                 conn.execute("ALTER SYSTEM SET shared_preload_libraries = 'pg_stat_statements'")
-                conn.execute("ALTER SYSTEM SET pg_stat_statements.track_planning = on")
         cluster.restart()
         url = cluster.create_database(f"chatconnect_bench_{secrets.token_hex(4)}")
         yield url, int((cluster.data_dir / "postmaster.pid").read_text().split()[0])
@@ -156,9 +155,9 @@ def prewarm(database_url: str) -> None:
 
 
 STATEMENTS = """
-SELECT calls, mean_exec_time, mean_plan_time, regexp_replace(query, '\\s+', ' ', 'g') AS query
+SELECT calls, mean_exec_time, regexp_replace(query, '\\s+', ' ', 'g') AS query
 FROM pg_stat_statements WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())
-ORDER BY total_exec_time + total_plan_time DESC LIMIT 6"""
+ORDER BY total_exec_time DESC LIMIT 6"""
 
 
 def statement_times(database_url: str, reset: bool = False) -> list:
@@ -385,10 +384,9 @@ def print_report(report: dict) -> None:
         if run["statements"]:
             print(f"\nPostgreSQL's time per statement during the cases at {run['articles']:,} "
                   "articles (pg_stat_statements):\n")
-            print("| calls | execution ms | planning ms | statement |\n|---:|---:|---:|---|")
+            print("| calls | execution ms | statement |\n|---:|---:|---|")
             for row in run["statements"]:
-                print(f"| {row['calls']:,} | {row['mean_exec_time']:.3f} | "
-                      f"{row['mean_plan_time']:.3f} | `{row['query']}…` |")
+                print(f"| {row['calls']:,} | {row['mean_exec_time']:.3f} | `{row['query']}…` |")
     for run in report["runs"]:
         for plan in run["explain"].values():
             print(f"\nEXPLAIN (ANALYZE, BUFFERS) at {run['articles']:,} articles, "

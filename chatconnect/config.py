@@ -26,6 +26,15 @@ def _rate(environ, name, default):
     return int(match[1]), int(match[2])
 
 
+def _boolean(environ, name, default=False):
+    raw = environ.get(name, "").strip().lower()
+    if not raw:
+        return default
+    if raw not in ("true", "false", "1", "0", "yes", "no"):
+        raise ConfigError(f"{name} must be true or false, got {raw!r}")
+    return raw in ("true", "1", "yes")
+
+
 def _origins(environ, name):
     origins = [o.strip().rstrip("/") for o in environ.get(name, "").split(",") if o.strip()]
     for origin in origins:
@@ -58,6 +67,11 @@ def load_settings(environ: Mapping[str, str]) -> dict:
     if pool_max < pool_min:
         raise ConfigError("DB_POOL_MAX_SIZE must be >= DB_POOL_MIN_SIZE")
 
+    keepalive = _integer(environ, "EVENT_STREAM_KEEPALIVE_SECONDS", 15, minimum=1)
+    if keepalive > 15:
+        raise ConfigError("EVENT_STREAM_KEEPALIVE_SECONDS must be at most 15 (proxies and "
+                          "browsers give up on a silent stream)")
+
     return {
         "ENV": env,
         "DATABASE_URL": database_url,
@@ -71,8 +85,19 @@ def load_settings(environ: Mapping[str, str]) -> dict:
         "TRUSTED_PROXY_HOPS": _integer(environ, "TRUSTED_PROXY_HOPS", 0),
         "LOGIN_LIMIT_PER_USERNAME": _rate(environ, "LOGIN_LIMIT_PER_USERNAME", "10/900"),
         "LOGIN_LIMIT_PER_IP": _rate(environ, "LOGIN_LIMIT_PER_IP", "30/900"),
+        "REGISTER_LIMIT_PER_IP": _rate(environ, "REGISTER_LIMIT_PER_IP", "10/3600"),
+        "PASSWORD_HASH_CONCURRENCY": _integer(environ, "PASSWORD_HASH_CONCURRENCY", 2,
+                                              minimum=1),
         "CONVERSATION_LIMIT_PER_IP": _rate(environ, "CONVERSATION_LIMIT_PER_IP", "10/3600"),
         "VISITOR_MESSAGE_LIMIT_PER_IP": _rate(environ, "VISITOR_MESSAGE_LIMIT_PER_IP", "60/60"),
+        # Real-time: events, streams and how many waits one caller may hold at once.
+        "EVENTS_RETENTION_DAYS": _integer(environ, "EVENTS_RETENTION_DAYS", 30, minimum=1),
+        "EVENT_STREAM_SECONDS": _integer(environ, "EVENT_STREAM_SECONDS", 300, minimum=1),
+        "EVENT_STREAM_KEEPALIVE_SECONDS": keepalive,
+        "WAITS_PER_VISITOR": _integer(environ, "WAITS_PER_VISITOR", 4, minimum=1),
+        "WAITS_PER_SESSION": _integer(environ, "WAITS_PER_SESSION", 8, minimum=1),
+        "WAITS_PER_IP": _integer(environ, "WAITS_PER_IP", 300, minimum=1),
+        "WEBHOOK_ALLOW_PRIVATE_NETWORKS": _boolean(environ, "WEBHOOK_ALLOW_PRIVATE_NETWORKS"),
         "ARTICLE_SEARCH_LIMIT_PER_IP": _rate(environ, "ARTICLE_SEARCH_LIMIT_PER_IP", "120/60"),
         "LOG_LEVEL": environ.get("LOG_LEVEL", "INFO").strip().upper() or "INFO",
     }

@@ -8,9 +8,13 @@ CREATE TABLE IF NOT EXISTS users (
     username text NOT NULL,
     password text NOT NULL,
     created_at timestamptz NOT NULL DEFAULT now(),
+    credentials_version integer NOT NULL DEFAULT 1,
     CONSTRAINT users_username_unique UNIQUE (username)
 );
-CREATE UNIQUE INDEX IF NOT EXISTS users_username_lower_unique ON users (lower(username));
+-- Names that differ only in the case of ASCII letters are the same name (see username_key in
+-- chatconnect/repositories/users.py); migration 0003 replaced an index on lower(username).
+CREATE UNIQUE INDEX IF NOT EXISTS users_username_key_unique
+    ON users (translate(username, 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz'));
 
 CREATE TABLE IF NOT EXISTS clients (
     id varchar PRIMARY KEY DEFAULT gen_random_uuid(),
@@ -51,6 +55,7 @@ CREATE TABLE IF NOT EXISTS session (
     created_at timestamptz NOT NULL DEFAULT now(),
     last_seen_at timestamptz NOT NULL DEFAULT now(),
     user_agent text,
+    credentials_version integer NOT NULL DEFAULT 1,
     CONSTRAINT session_pkey PRIMARY KEY (sid)
 );
 CREATE INDEX IF NOT EXISTS "IDX_session_expire" ON session (expire);
@@ -63,7 +68,8 @@ CREATE TABLE IF NOT EXISTS api_tokens (
     name text NOT NULL,
     token_hash text NOT NULL UNIQUE,
     created_at timestamptz NOT NULL DEFAULT now(),
-    last_used_at timestamptz
+    last_used_at timestamptz,
+    credentials_version integer NOT NULL DEFAULT 1
 );
 CREATE INDEX IF NOT EXISTS api_tokens_user_id_idx ON api_tokens (user_id);
 
@@ -146,6 +152,66 @@ END
 $$;
 CREATE OR REPLACE TRIGGER events_notify AFTER INSERT ON events
     FOR EACH ROW EXECUTE FUNCTION events_notify();
+
+-- Real-time: presence. When a signed-in user last had an event stream or events long-poll
+-- open, shared by every worker and host; "agents online" means seen within the last minute.
+-- An open stream refreshes it at least every 15 s. Lost on a crash of the server, like the
+-- streams it describes, so not logged.
+CREATE UNLOGGED TABLE IF NOT EXISTS agent_presence (
+    user_id varchar PRIMARY KEY REFERENCES users (id) ON DELETE CASCADE,
+    seen_at timestamptz NOT NULL
+);
+
+-- Webhooks: URLs a client registers to receive its stored events. secret signs every
+-- delivery (it must be kept to sign, so it cannot be stored hashed); an empty events list
+-- means every stored type. last_event_id is the id up to which the events of the client have
+-- been turned into deliveries: ids become visible in increasing order (see events), so
+-- resuming after it never skips an event.
+CREATE TABLE IF NOT EXISTS webhooks (
+    id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    client_id varchar NOT NULL REFERENCES clients (id) ON DELETE CASCADE,
+    url text NOT NULL,
+    secret text NOT NULL,
+    events text[] NOT NULL DEFAULT '{}',
+    active boolean NOT NULL DEFAULT true,
+    last_event_id bigint NOT NULL DEFAULT 0,
+    created_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX IF NOT EXISTS webhooks_client_id_created_at_idx ON webhooks (client_id, created_at, id);
+CREATE INDEX IF NOT EXISTS webhooks_last_event_id_idx ON webhooks (last_event_id);
+
+-- One row per event and webhook, and one per redelivery asked for (redelivery_of names the
+-- delivery it repeats). attempt counts the attempts made; a pending row is due at
+-- next_attempt_at. A worker leases a row while it attempts it:
+-- lease_token names the attempt, leased_until bounds it, leased_by is the backend pid of the
+-- worker's own session, so a row held by a worker that died is taken over at once.
+CREATE TABLE IF NOT EXISTS webhook_deliveries (
+    id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    client_id varchar NOT NULL,
+    webhook_id uuid NOT NULL REFERENCES webhooks (id) ON DELETE CASCADE,
+    event_id bigint NOT NULL REFERENCES events (id) ON DELETE CASCADE,
+    event_type text NOT NULL,
+    status text NOT NULL DEFAULT 'pending' CHECK (status IN ('pending', 'succeeded', 'failed')),
+    attempt integer NOT NULL DEFAULT 0,
+    response_status integer,
+    duration_ms integer,
+    error text,
+    created_at timestamptz NOT NULL DEFAULT now(),
+    next_attempt_at timestamptz DEFAULT now(),
+    lease_token uuid,
+    leased_until timestamptz,
+    leased_by integer,
+    redelivery_of uuid
+);
+CREATE UNIQUE INDEX IF NOT EXISTS webhook_deliveries_once_idx
+    ON webhook_deliveries (webhook_id, event_id) WHERE redelivery_of IS NULL;
+CREATE INDEX IF NOT EXISTS webhook_deliveries_log_idx
+    ON webhook_deliveries (webhook_id, created_at DESC, id DESC);
+CREATE INDEX IF NOT EXISTS webhook_deliveries_due_idx
+    ON webhook_deliveries (next_attempt_at) WHERE status = 'pending';
+CREATE INDEX IF NOT EXISTS webhook_deliveries_leased_idx
+    ON webhook_deliveries (webhook_id) WHERE lease_token IS NOT NULL;
+CREATE INDEX IF NOT EXISTS webhook_deliveries_event_id_idx ON webhook_deliveries (event_id);
 
 -- Knowledge base: help articles of a client, searched with PostgreSQL full-text search.
 --
