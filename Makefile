@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 
-.PHONY: install run test bench bench-realtime bench-webhooks bench-contacts bench-tools clean
+.PHONY: install run test bench bench-realtime bench-webhooks bench-contacts bench-register-flood bench-tools bench-knowledge-base clean
 
 install: $(INSTALLED)
 
@@ -30,6 +30,8 @@ bench: bench-tools
 	$(PY) bench/realtime.py
 	$(MAKE) bench-webhooks
 	$(MAKE) bench-contacts
+	$(MAKE) bench-register-flood
+	$(PY) bench/knowledge_base.py
 
 bench-realtime: bench-tools
 	$(PY) bench/realtime.py $(BENCH_ARGS)
@@ -40,6 +42,9 @@ bench-tools: $(INSTALLED)
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null 2>&1 || \
 		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; }; }
 
+bench-knowledge-base: bench-tools
+	$(PY) bench/knowledge_base.py $(BENCH_ARGS)
+
 bench-webhooks: $(INSTALLED)
 	$(PY) bench/webhooks.py $(BENCH_WEBHOOKS_ARGS)
 
@@ -47,6 +52,9 @@ bench-webhooks: $(INSTALLED)
 # options, e.g. CONTACTS_BENCH_ARGS="--contacts 100000".
 bench-contacts: bench-tools
 	$(PY) bench/contacts.py $(CONTACTS_BENCH_ARGS)
+
+bench-register-flood: $(INSTALLED)
+	$(PY) bench/register_flood.py $(FLOOD_ARGS)
 
 clean:
 	rm -rf $(VENV) *.egg-info

@@ -6,11 +6,13 @@ from collections.abc import Mapping
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from . import auth, db, errors, logs
+from . import auth, db, errors, logs, passwords
+from .body_limit import ChunkedBodyLimit
 from .config import ConfigError, load_settings
 from .validation import IdConverter
 from .views import auth as auth_views
-from .views import clients, contacts, conversations, ops, public, visitor, webhooks
+from .views import (articles, clients, contacts, conversations, events, help_center, ops, public,
+                    visitor, webhooks)
 
 MAX_BODY_BYTES = 64 * 1024
 
@@ -29,6 +31,7 @@ def create_app(config: Mapping[str, str] | None = None) -> Flask:
     app.config.update(settings, MAX_CONTENT_LENGTH=MAX_BODY_BYTES)
     app.json.sort_keys = False
     logs.init_app(app)
+    app.wsgi_app = ChunkedBodyLimit(app.wsgi_app, MAX_BODY_BYTES)
     if settings["TRUSTED_PROXY_HOPS"]:
         hops = settings["TRUSTED_PROXY_HOPS"]
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
@@ -36,6 +39,7 @@ def create_app(config: Mapping[str, str] | None = None) -> Flask:
     errors.init_app(app)
     db.init_app(app)
     auth.init_app(app)
+    passwords.init_app(app)
     app.register_blueprint(ops.bp)
     app.register_blueprint(auth_views.bp)
     app.register_blueprint(clients.bp)
@@ -43,7 +47,10 @@ def create_app(config: Mapping[str, str] | None = None) -> Flask:
     app.register_blueprint(conversations.bp)
     app.register_blueprint(visitor.bp)
     app.register_blueprint(contacts.bp)
+    app.register_blueprint(events.bp)
     app.register_blueprint(webhooks.bp)
+    app.register_blueprint(articles.bp)
+    app.register_blueprint(help_center.bp)
 
     from . import cli
     cli.init_app(app)

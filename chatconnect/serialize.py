@@ -62,3 +62,37 @@ def contact_json(row) -> dict:
         "created_at": iso_utc(row["created_at"]),
         "last_seen_at": iso_utc(row["last_seen_at"]),
     }
+
+
+# What a visitor's feed carries: these stored types of their own conversation only, and of the
+# conversation only what the widget needs: not the team's tags, nor the name and email (a
+# contact's conversations may be read from more than one device), nor the contact's id.
+VISITOR_EVENT_TYPES = ["conversation.created", "conversation.updated", "message.created",
+                       "conversation.seen"]
+VISITOR_CONVERSATION_FIELDS = ("id", "client_id", "status", "created_at", "last_message_at",
+                               "visitor_last_seen_message_id", "agent_last_seen_message_id")
+
+
+def visitor_event_json(row) -> dict:
+    event = event_json(row)
+    if row["type"] in ("conversation.created", "conversation.updated"):
+        event["data"] = {name: event["data"].get(name) for name in VISITOR_CONVERSATION_FIELDS}
+    return event
+
+
+def article_json(row) -> dict:
+    """A knowledge base article as the team sees it."""
+    return {
+        "id": str(row["id"]),
+        "client_id": row["client_id"],
+        "title": row["title"],
+        "slug": row["slug"],
+        "body_markdown": row["body_markdown"],
+        "body_html": row["body_html"],
+        "status": row["status"],
+        "locale": row["locale"],
+        "category": row["category"],
+        "views": row["views"],
+        "created_at": iso_utc(row["created_at"]),
+        "updated_at": iso_utc(row["updated_at"]),
+    }

@@ -375,6 +375,17 @@ def test_erase_leaves_no_row_mentioning_the_contact(client, app, shop, database_
                                  headers=visitor(token))
     client.post(f"/api/clients/{shop['id']}/conversations/{started['conversation']['id']}"
                 "/messages", json={"body": "Reply to Zed"})
+    # Typing and seen marks, of both sides, name the conversation too.
+    for conversation in (anonymous, started):
+        conversation_id = conversation["conversation"]["id"]
+        public = f"/api/public/conversations/{conversation_id}"
+        team = f"/api/clients/{shop['id']}/conversations/{conversation_id}"
+        assert browser.post(f"{public}/typing", headers=visitor(token)).status_code == 204
+        assert client.post(f"{team}/typing").status_code == 204
+        first = conversation["messages"][0]["id"]
+        assert browser.post(f"{public}/seen", json={"message_id": first},
+                            headers=visitor(token)).status_code == 204
+        assert client.post(f"{team}/seen", json={"message_id": first}).status_code == 204
     kept = start_conversation(other, shop, message="Keep me", visitor_name="Kim")
     contact_id = answer["contact"]["id"]
     needles = [contact_id, anonymous["conversation"]["id"], started["conversation"]["id"],
@@ -382,7 +393,8 @@ def test_erase_leaves_no_row_mentioning_the_contact(client, app, shop, database_
                "private note", "Reply to Zed", hashlib.sha256(token.encode()).hexdigest(),
                hashlib.sha256(anonymous["visitor_token"].encode()).hexdigest()]
     assert set(rows_mentioning(database_url, needles)) >= {"contacts", "conversations",
-                                                           "messages", "visitor_tokens"}
+                                                           "messages", "visitor_tokens",
+                                                           "rate_limits"}
 
     assert "events" in rows_mentioning(database_url, needles)
 
@@ -461,3 +473,36 @@ def test_merged_conversations_are_announced_with_their_new_contact(browser, shop
     assert events[0][2]["contact_id"] == anonymous["conversation"]["contact_id"]
     assert events[2][1] == anonymous["conversation"]["id"]
     assert events[2][2]["contact_id"] == answer["contact"]["id"]
+
+
+def test_the_contacts_token_opens_the_feed_typing_and_seen_of_each_of_its_conversations(
+        browser, app, shop):
+    first = start_conversation(browser, shop, visitor_name="Vera", visitor_email="v@vera.example")
+    token = first["visitor_token"]
+    second = start_conversation(browser, shop, message="Me again", headers=visitor(token))
+    stranger = start_conversation(app.test_client(), shop, message="Someone else")
+    for started in (first, second):
+        public = f"/api/public/conversations/{started['conversation']['id']}"
+        feed = browser.get(f"{public}/events", headers=visitor(token))
+        assert feed.status_code == 200
+        items = feed.get_json()["items"]
+        assert [e["type"] for e in items] == ["conversation.created", "message.created"]
+        assert {e["conversation_id"] for e in items} == {started["conversation"]["id"]}
+        assert not {"contact_id", "visitor_name", "visitor_email", "tags"} & set(items[0]["data"])
+        assert browser.post(f"{public}/typing", headers=visitor(token)).status_code == 204
+        assert browser.post(f"{public}/seen", headers=visitor(token), json={
+            "message_id": started["messages"][0]["id"]}).status_code == 204
+        for wrong in (stranger["visitor_token"], "not-the-token"):
+            assert browser.get(f"{public}/events", headers=visitor(wrong)).status_code == 404
+            assert browser.post(f"{public}/typing", headers=visitor(wrong)).status_code == 404
+            assert browser.post(f"{public}/seen", headers=visitor(wrong), json={
+                "message_id": started["messages"][0]["id"]}).status_code == 404
+
+
+def test_the_visitor_conversation_list_refuses_unknown_query_parameters(browser, shop):
+    token = start_conversation(browser, shop)["visitor_token"]
+    response = browser.get(f"/api/public/widgets/{shop['public_api_key']}/conversations"
+                           "?limit=5&colour=blue", headers=visitor(token))
+    assert response.status_code == 422
+    assert error_code(response) == "validation_error"
+    assert len(contact_conversations(browser, shop, token)) == 1

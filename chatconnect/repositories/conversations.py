@@ -22,7 +22,7 @@ RETURNING {CONVERSATION_COLUMNS}"""
 
 # The token is the contact's: it opens every conversation of the contact.
 SELECT_FOR_VISITOR = """
-SELECT v.id, v.client_id, v.contact_id, c.allowed_domains
+SELECT v.id, v.client_id, v.contact_id, c.user_id AS owner_id, c.allowed_domains
 FROM conversations v
 JOIN visitor_tokens t ON t.contact_id = v.contact_id AND t.client_id = v.client_id
 JOIN clients c ON c.id = v.client_id
@@ -44,6 +44,9 @@ REASSIGN_CONTACT = f"""
 UPDATE conversations v SET contact_id = %(to_contact_id)s
 WHERE v.contact_id = %(from_contact_id)s AND v.client_id = %(client_id)s
 RETURNING {CONVERSATION_COLUMNS}"""
+
+SELECT_IDS_FOR_CONTACT = """
+SELECT id FROM conversations WHERE contact_id = %(contact_id)s AND client_id = %(client_id)s"""
 
 # Retention: conversations of the client whose last message is older than the cutoff.
 SELECT_EXPIRED_IDS = """
@@ -111,6 +114,15 @@ UPDATE conversations SET last_message_at = now()
 WHERE id = %(id)s AND status = 'open'
 RETURNING id"""
 
+# A seen mark only moves forward: the row lock makes concurrent marks take turns, and each
+# re-checks the condition on the row as the previous one left it.
+MOVE_SEEN_MARK = """
+UPDATE conversations SET {column} = %(message_id)s
+WHERE id = %(id)s AND ({column} IS NULL OR {column} < %(message_id)s)
+RETURNING id"""
+SEEN_MARK_COLUMNS = {"visitor": "visitor_last_seen_message_id",
+                     "agent": "agent_last_seen_message_id"}
+
 
 class ConversationRepository:
     def __init__(self, conn):
@@ -128,7 +140,7 @@ class ConversationRepository:
         }).fetchone()
 
     def get_for_visitor(self, conversation_id: str, visitor_token_hash: str):
-        """{id, client_id, contact_id, allowed_domains} when the token is that of the
+        """{id, client_id, contact_id, owner_id, allowed_domains} when the token is that of the
         conversation's contact and its client is active, else None."""
         return self.conn.execute(SELECT_FOR_VISITOR, {
             "id": conversation_id, "visitor_token_hash": visitor_token_hash}).fetchone()
@@ -187,6 +199,10 @@ class ConversationRepository:
             "client_id": client_id, "contact_id": contact_id, "limit": limit,
             "after_time": after_time, "after_id": after_id}).fetchall()
 
+    def ids_for_contact(self, client_id, contact_id) -> list:
+        return [row["id"] for row in self.conn.execute(SELECT_IDS_FOR_CONTACT, {
+            "client_id": client_id, "contact_id": contact_id})]
+
     def reassign_contact(self, client_id, from_contact_id, to_contact_id) -> list:
         """Move every conversation of one contact to another; the moved rows."""
         return self.conn.execute(REASSIGN_CONTACT, {
@@ -202,3 +218,9 @@ class ConversationRepository:
         """Delete those of `ids` that are still older than `cutoff` (messages go with them)."""
         return self.conn.execute(DELETE_EXPIRED, {
             "client_id": client_id, "ids": ids, "cutoff": cutoff}).rowcount
+
+    def move_seen_mark(self, conversation_id, by: str, message_id: int) -> bool:
+        """Set the `by` side's seen mark to `message_id` if that is further; whether it moved."""
+        query = sql.SQL(MOVE_SEEN_MARK).format(column=sql.Identifier(SEEN_MARK_COLUMNS[by]))
+        return self.conn.execute(query, {"id": conversation_id,
+                                         "message_id": message_id}).fetchone() is not None

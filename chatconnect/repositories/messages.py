@@ -23,6 +23,9 @@ SELECT {MESSAGE_COLUMNS} FROM (
 ) latest
 ORDER BY id"""
 
+SELECT_IN_CONVERSATION = """
+SELECT 1 FROM messages WHERE id = %(id)s AND conversation_id = %(conversation_id)s"""
+
 
 SELECT_FOR_CONVERSATIONS = f"""
 SELECT {MESSAGE_COLUMNS} FROM messages
@@ -64,3 +67,6 @@ class MessageRepository:
         """Delete up to `limit` messages of the conversations; how many were deleted."""
         return self.conn.execute(DELETE_BATCH_OF_CONVERSATIONS, {
             "conversation_ids": conversation_ids, "limit": limit}).rowcount
+    def is_in_conversation(self, conversation_id, message_id: int) -> bool:
+        return self.conn.execute(SELECT_IN_CONVERSATION, {
+            "id": message_id, "conversation_id": conversation_id}).fetchone() is not None

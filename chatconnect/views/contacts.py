@@ -3,6 +3,7 @@
 from flask import Blueprint
 from flask_login import current_user, login_required
 
+from .. import chat
 from ..db import transaction
 from ..errors import not_found
 from ..pagination import page, page_params
@@ -84,12 +85,14 @@ def export_contact(client_id, contact_id):
 @bp.delete("/<id:client_id>/contacts/<id:contact_id>")
 @login_required
 def erase_contact(client_id, contact_id):
-    """Erase the contact with its conversations, messages, events and visitor tokens, at
-    once; what stays is an event saying that it was erased, with its id only."""
+    """Erase the contact with its conversations, messages, events, visitor tokens and typing
+    counters, at once; what stays is an event saying that it was erased, with its id only."""
     with transaction() as conn:
+        conversation_ids = ConversationRepository(conn).ids_for_contact(client_id, contact_id)
         if not ContactRepository(conn).delete_for_owner(current_user.id, client_id,
                                                         contact_id):
             raise not_found("contact")
+        chat.forget_typing(conn, conversation_ids)
         events = EventRepository(conn)
         events.delete_mentioning_contact(client_id, contact_id)
         events.append(client_id, "contact.erased", {"contact_id": contact_id})
