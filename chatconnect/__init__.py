@@ -6,11 +6,12 @@ from collections.abc import Mapping
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from . import auth, db, errors, logs
+from . import auth, dashboard_cors, db, errors, logs
 from .config import ConfigError, load_settings
 from .validation import IdConverter
 from .views import auth as auth_views
-from .views import clients, conversations, ops, public, visitor
+from .views import (clients, conversations, ops, public, visitor, widget_script,
+                    widget_settings)
 
 MAX_BODY_BYTES = 64 * 1024
 
@@ -36,12 +37,15 @@ def create_app(config: Mapping[str, str] | None = None) -> Flask:
     errors.init_app(app)
     db.init_app(app)
     auth.init_app(app)
+    dashboard_cors.init_app(app)
     app.register_blueprint(ops.bp)
     app.register_blueprint(auth_views.bp)
     app.register_blueprint(clients.bp)
     app.register_blueprint(public.bp)
     app.register_blueprint(conversations.bp)
     app.register_blueprint(visitor.bp)
+    app.register_blueprint(widget_settings.bp)
+    app.register_blueprint(widget_script.bp)
 
     from . import cli
     cli.init_app(app)

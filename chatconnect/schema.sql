@@ -109,3 +109,29 @@ END
 $$;
 CREATE OR REPLACE TRIGGER messages_notify AFTER INSERT ON messages
     FOR EACH ROW EXECUTE FUNCTION notify_new_message();
+
+-- The widget in the browser: its style (one row per client, created with it; see migration
+-- 0005 for clients older than the table) and the client's business hours (a row once set;
+-- without one the client is always open).
+CREATE TABLE IF NOT EXISTS widget_styles (
+    client_id varchar PRIMARY KEY REFERENCES clients (id) ON DELETE CASCADE,
+    theme text NOT NULL DEFAULT 'light' CHECK (theme IN ('light', 'dark', 'auto')),
+    font_family text NOT NULL DEFAULT 'system'
+        CHECK (font_family IN ('system', 'sans-serif', 'serif', 'monospace')),
+    border_radius integer NOT NULL DEFAULT 12 CHECK (border_radius BETWEEN 0 AND 24),
+    offset_x integer NOT NULL DEFAULT 20 CHECK (offset_x BETWEEN 0 AND 200),
+    offset_y integer NOT NULL DEFAULT 20 CHECK (offset_y BETWEEN 0 AND 200),
+    launcher_icon text NOT NULL DEFAULT 'chat' CHECK (launcher_icon IN ('chat', 'help', 'none')),
+    show_on_mobile boolean NOT NULL DEFAULT true,
+    header_text text NOT NULL DEFAULT '' CHECK (char_length(header_text) <= 100),
+    updated_at timestamptz NOT NULL DEFAULT now()
+);
+
+-- timezone NULL: always open. schedule: {"mon": [["09:00", "17:00"], …], …, "sun": []}.
+CREATE TABLE IF NOT EXISTS business_hours (
+    client_id varchar PRIMARY KEY REFERENCES clients (id) ON DELETE CASCADE,
+    timezone text,
+    schedule jsonb NOT NULL,
+    offline_message text NOT NULL CHECK (char_length(offline_message) BETWEEN 1 AND 500),
+    updated_at timestamptz NOT NULL DEFAULT now()
+);

@@ -4,9 +4,9 @@ import re
 
 import pytest
 
+from chatconnect.business_hours import DEFAULT_OFFLINE_MESSAGE
 from chatconnect.session_store import COOKIE_NAME
 
-WIDGET_FIELDS = {"widget_name", "primary_color", "position", "welcome_message"}
 
 
 @pytest.fixture
@@ -42,8 +42,13 @@ def test_serves_the_widget_settings(owner, browser):
     response = browser.get(widget_path(shop))
     assert response.status_code == 200
     assert response.mimetype == "application/json"
-    assert response.get_json() == {"widget_name": "Équipe", "primary_color": "#3b82f6",
-                                   "position": "bottom-right", "welcome_message": "Salut 👋"}
+    assert response.get_json() == {
+        "widget_name": "Équipe", "primary_color": "#3b82f6", "position": "bottom-right",
+        "welcome_message": "Salut 👋",
+        "style": {"theme": "light", "font_family": "system", "border_radius": 12,
+                  "offset_x": 20, "offset_y": 20, "launcher_icon": "chat",
+                  "show_on_mobile": True, "header_text": ""},
+        "offline_message": DEFAULT_OFFLINE_MESSAGE, "open_now": True, "next_open_at": None}
     assert re.fullmatch(r'"[!#-~]+"', response.headers["ETag"])
     assert response.headers["Cache-Control"] == "public, max-age=60"
     assert "Origin" in response.vary

@@ -5,15 +5,19 @@ JSON encoding, and no session work (see session_store)."""
 
 import hashlib
 import json
+from datetime import UTC, datetime
 
 from flask import Blueprint, Response, request
 from werkzeug.http import parse_etags
 
+from .. import business_hours
 from ..db import single_statement
 from ..errors import not_found
 from ..origins import add_cors_headers, check_public_origin
 from ..repositories.clients import ClientRepository
+from ..serialize import iso_utc
 from ..validation import is_public_api_key
+from ..widget_style import public_style_json
 
 bp = Blueprint("public", __name__, url_prefix="/api/public")
 bp.after_request(add_cors_headers)
@@ -42,11 +46,16 @@ def _etag(public_api_key: str, body: str) -> str:
 @bp.get("/widgets/<public_api_key>", provide_automatic_options=False)
 def get_widget(public_api_key):
     widget = _allowed_widget(public_api_key)
+    hours = business_hours.status(widget, datetime.now(UTC))
     body = json.dumps({
         "widget_name": widget["widget_name"],
         "primary_color": widget["primary_color"],
         "position": widget["position"],
         "welcome_message": widget["welcome_message"],
+        "style": public_style_json(widget),
+        "offline_message": business_hours.offline_message(widget),
+        "open_now": hours["open_now"],
+        "next_open_at": iso_utc(hours["next_open_at"]),
     }, separators=(",", ":"))
     etag = _etag(public_api_key, body)
     headers = {"ETag": etag, "Cache-Control": CACHE_CONTROL}
