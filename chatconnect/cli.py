@@ -5,7 +5,7 @@ import psycopg
 from flask import current_app
 from flask.cli import AppGroup, FlaskGroup
 
-from . import migrate, passwords
+from . import demo, migrate, passwords
 from .db import transaction
 from .errors import ApiError
 from .repositories.sessions import SessionRepository
@@ -16,6 +16,7 @@ from .views.auth import PASSWORD, USERNAME
 db_cli = AppGroup("db", help="Database schema.")
 sessions_cli = AppGroup("sessions", help="Sign-in sessions.")
 users_cli = AppGroup("users", help="User accounts.")
+demo_cli = AppGroup("demo", help="The demo of development mode.")
 
 
 @db_cli.command("upgrade")
@@ -59,10 +60,23 @@ def users_create(username, password):
     click.echo(f"created user {user.username} ({user.id})")
 
 
+@demo_cli.command("seed")
+def demo_seed():
+    """Create the demo owner and client once (development mode only)."""
+    if current_app.config["ENV"] != "development":
+        raise click.ClickException("the demo exists in development mode only "
+                                   "(CHATCONNECT_ENV=development)")
+    with transaction() as conn:
+        client, created = demo.seed(conn)
+    click.echo(("created" if created else "found") + f" the demo client {client['public_api_key']}"
+               f" (agent page sign-in: {demo.USERNAME} / {demo.PASSWORD})")
+
+
 def init_app(app) -> None:
     app.cli.add_command(db_cli)
     app.cli.add_command(sessions_cli)
     app.cli.add_command(users_cli)
+    app.cli.add_command(demo_cli)
 
 
 def main():

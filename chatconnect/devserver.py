@@ -44,6 +44,8 @@ def main() -> int:
         if subprocess.run(flask, check=False).returncode != 0:
             print("error: the schema upgrade failed", file=sys.stderr)
             return 1
+        if os.environ.get("CHATCONNECT_ENV") == "development":  # the demo at /demo/
+            subprocess.run(flask[:-2] + ["demo", "seed"], check=False)
 
         port = os.environ.get("PORT", "8000")
         if _port_in_use(int(port)):
@@ -54,6 +56,8 @@ def main() -> int:
         if _wait_for_port(int(port), gunicorn):
             print(f"\nChatConnect is running at http://127.0.0.1:{port}\n"
                   f"Try: curl http://127.0.0.1:{port}/readyz\n"
+                  + (f"Demo: http://127.0.0.1:{port}/demo/\n"
+                     if os.environ.get("CHATCONNECT_ENV") == "development" else "") +
                   "Press Ctrl-C to stop.\n", flush=True)
         return gunicorn.wait()
     except LocalClusterError as exc:

@@ -61,7 +61,8 @@ def flask_operations(app: Flask) -> set[tuple[str, str]]:
     OPTIONS itself (a CORS preflight) is kept."""
     operations = set()
     for rule in app.url_map.iter_rules():
-        if rule.endpoint == "static":
+        # The demo pages of development mode are HTML for people, not part of the API.
+        if rule.endpoint == "static" or rule.endpoint.startswith("demo_pages."):
             continue
         methods = set(rule.methods) - {"HEAD"}
         if rule.provide_automatic_options:
