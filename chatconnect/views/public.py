@@ -7,12 +7,12 @@ import hashlib
 import json
 from datetime import UTC, datetime
 
-from flask import Blueprint, Response, request
+from flask import Blueprint, Response, g, request
 from werkzeug.http import parse_etags
 
 from .. import business_hours
 from ..db import single_statement
-from ..errors import not_found
+from ..errors import ApiError, not_found
 from ..origins import add_cors_headers, check_public_origin
 from ..repositories.clients import ClientRepository
 from ..serialize import iso_utc
@@ -45,7 +45,14 @@ def _etag(public_api_key: str, body: str) -> str:
 
 @bp.get("/widgets/<public_api_key>", provide_automatic_options=False)
 def get_widget(public_api_key):
-    widget = _allowed_widget(public_api_key)
+    try:
+        widget = _allowed_widget(public_api_key)
+    except ApiError as refusal:
+        # A browser hides an answer without Access-Control-Allow-Origin from the page, so the
+        # widget could not tell a refusal from a network failure and would retry for ever.
+        # This GET needs no preflight and its refusal reveals nothing, so the page may read it.
+        g.cors_origin = request.headers.get("Origin")
+        raise refusal
     hours = business_hours.status(widget, datetime.now(UTC))
     body = json.dumps({
         "widget_name": widget["widget_name"],

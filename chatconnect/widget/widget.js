@@ -142,7 +142,8 @@
       ":focus-visible{outline:3px solid var(--brand);outline-offset:2px;}",
       ".launcher{background:var(--brand);color:var(--on-brand);min-width:56px;height:56px;border-radius:" +
         (s.border_radius >= 20 ? "28px" : r) + ";display:flex;align-items:center;justify-content:center;gap:8px;" +
-        "padding:0 16px;font-weight:600;box-shadow:0 4px 14px rgba(0,0,0,.25);transition:transform .15s ease;}",
+        "padding:0;font-weight:600;box-shadow:0 4px 14px rgba(0,0,0,.25);transition:transform .15s ease;}",
+      ".launcher.labelled{padding:0 18px;}",
       ".launcher:hover{transform:scale(1.05);}",
       ".launcher .icon{display:flex;}",
       ".panel{width:min(360px,calc(100vw - 24px));height:min(520px,calc(100vh - 110px));background:var(--bg);" +
@@ -191,7 +192,10 @@
       type: "button", "class": "launcher", "aria-expanded": "false", "aria-controls": "chatconnect-panel",
       "aria-label": "Open chat: " + config.widget_name
     });
-    if (s.launcher_icon === "none") this.launcher.appendChild(element("span", { text: config.widget_name }));
+    if (s.launcher_icon === "none") {
+      this.launcher.classList.add("labelled");
+      this.launcher.appendChild(element("span", { text: config.widget_name }));
+    }
     else this.launcher.appendChild(icon(s.launcher_icon));
 
     this.closeButton = element("button", { type: "button", "class": "close", "aria-label": "Close chat", text: "×" });
@@ -255,7 +259,7 @@
     if (this.rendered[message.id]) return this.rendered[message.id];
     var item = element("li", { "class": "msg " + message.sender + (pending ? " pending" : "") });
     item.appendChild(element("span", { "class": "sr-only", text: message.sender === "visitor" ? "You: " : this.config.widget_name + ": " }));
-    item.appendChild(document.createTextNode(message.body));
+    item.appendChild(element("span", { "class": "body", text: message.body }));
     this.rendered[message.id] = item;
     this.log.appendChild(item);
     this.log.scrollTop = this.log.scrollHeight;

@@ -1,0 +1,269 @@
+"""The widget and the dashboard in a real browser, where CORS, Shadow DOM and storage are real.
+
+The customer page is served from http://localhost:<port>, the API from
+http://127.0.0.1:<another port>: two origins, so every call of the widget is cross-origin."""
+
+import json
+import re
+
+import pytest
+
+from chatconnect.business_hours import DAYS
+
+from ..conftest import PASSWORD
+
+CUSTOMER_PAGE = """<!doctype html><html lang="en"><head><meta charset="utf-8">
+<link rel="icon" href="data:,"><title>Shop</title>{head}</head>
+<body><h1>Shop</h1><p>Products.</p>
+<script src="{api}/widget.js" data-chatconnect-key="{key}" async></script></body></html>"""
+
+
+@pytest.fixture
+def owner(client, auth):
+    auth.register()
+    return client
+
+
+def new_client(owner, **body):
+    response = owner.post("/api/clients", json={"name": "Shop", **body})
+    assert response.status_code == 201, response.get_json()
+    return response.get_json()
+
+
+def open_customer_page(context, pages, api, key, head="", until_warning=False):
+    """The customer page with the widget; the console messages and page errors it produced.
+
+    With `until_warning`, returns once the page has logged a console warning."""
+    page = context.new_page()
+    seen = {"console": [], "errors": []}
+    page.on("console", lambda message: seen["console"].append((message.type, message.text)))
+    page.on("pageerror", lambda error: seen["errors"].append(str(error)))
+    url = pages.add(CUSTOMER_PAGE.format(head=head, api=api.url(), key=key))
+    if until_warning:
+        with page.expect_console_message(lambda message: message.type == "warning"):
+            page.goto(url)
+    else:
+        page.goto(url)
+    return page, seen
+
+
+def launcher(page):
+    return page.locator("[data-chatconnect] >> button.launcher")
+
+
+def style_of(locator, prop):
+    return locator.evaluate(f"node => getComputedStyle(node).getPropertyValue({json.dumps(prop)})")
+
+
+def send(page, text):
+    page.get_by_label("Message", exact=True).fill(text)
+    page.get_by_label("Message", exact=True).press("Enter")
+
+
+def log_texts(page):
+    return page.locator("[data-chatconnect] >> ol.log > li > .body").all_inner_texts()
+
+
+def test_the_widget_appears_with_the_configured_colour_position_name_and_style(
+        owner, context, pages, api):
+    shop = new_client(owner)
+    owner.patch(f"/api/clients/{shop['id']}/widget", json={
+        "primary_color": "#0f766e", "position": "bottom-left", "widget_name": "Acme help",
+        "welcome_message": "Ask us anything."})
+    owner.patch(f"/api/clients/{shop['id']}/widget/style", json={
+        "theme": "dark", "font_family": "serif", "border_radius": 4, "offset_x": 40,
+        "offset_y": 30, "launcher_icon": "none", "header_text": "Replies within minutes"})
+    page, seen = open_customer_page(context, pages, api, shop["public_api_key"])
+
+    button = launcher(page)
+    button.wait_for()
+    assert page.evaluate("document.querySelector('[data-chatconnect]').shadowRoot !== null")
+    assert style_of(button, "background-color") == "rgb(15, 118, 110)"
+    assert style_of(button, "border-top-left-radius") == "4px"
+    assert button.inner_text() == "Acme help"  # launcher_icon none: the name
+    box = button.bounding_box()
+    assert box["x"] == 40
+    assert box["y"] + box["height"] == 720 - 30
+
+    button.click()
+    panel = page.get_by_role("dialog", name="Acme help")
+    assert panel.is_visible()
+    assert panel.get_by_text("Replies within minutes").is_visible()
+    assert panel.get_by_text("Ask us anything.").is_visible()
+    assert style_of(panel, "background-color") == "rgb(31, 41, 55)"  # dark theme
+    assert "Georgia" in style_of(panel, "font-family")
+    # Focus goes to the message box; Escape closes the panel and gives it back to the launcher.
+    assert page.evaluate("document.querySelector('[data-chatconnect]').shadowRoot"
+                         ".activeElement.tagName") == "TEXTAREA"
+    page.keyboard.press("Escape")
+    assert not panel.is_visible()
+    assert button.get_attribute("aria-expanded") == "false"
+    assert page.evaluate("document.querySelector('[data-chatconnect]').shadowRoot"
+                         ".activeElement.classList.contains('launcher')")
+    assert seen["errors"] == []
+
+
+def test_a_visitor_chats_with_the_team_live_and_a_reload_keeps_the_conversation(
+        owner, context, pages, api):
+    shop = new_client(owner)
+    page, seen = open_customer_page(context, pages, api, shop["public_api_key"])
+    launcher(page).click()
+    send(page, "Where is my order?")
+    page.locator("[data-chatconnect] >> li.visitor:not(.pending)", has_text="Where is my order?").wait_for()
+
+    conversations = owner.get(f"/api/clients/{shop['id']}/conversations").get_json()["items"]
+    assert len(conversations) == 1
+    conversation_url = f"/api/clients/{shop['id']}/conversations/{conversations[0]['id']}"
+    reply = owner.post(f"{conversation_url}/messages", json={"body": "It ships tomorrow."})
+    assert reply.status_code == 201
+    # No reload: the widget is waiting on the conversation and shows the reply.
+    page.locator("[data-chatconnect] >> li.agent", has_text="It ships tomorrow.").wait_for()
+
+    page.reload()
+    launcher(page).click()
+    page.locator("[data-chatconnect] >> li.agent", has_text="It ships tomorrow.").wait_for()
+    assert log_texts(page)[1:] == [
+        "Where is my order?", "It ships tomorrow."]
+    send(page, "Thanks!")
+    page.locator("[data-chatconnect] >> li.visitor:not(.pending)", has_text="Thanks!").wait_for()
+    messages = owner.get(conversation_url).get_json()["messages"]
+    assert [m["body"] for m in messages] == ["Where is my order?", "It ships tomorrow.", "Thanks!"]
+    assert len(owner.get(f"/api/clients/{shop['id']}/conversations").get_json()["items"]) == 1
+
+    # A second tab of the same site continues it too.
+    second, _ = open_customer_page(context, pages, api, shop["public_api_key"])
+    launcher(second).click()
+    second.locator("[data-chatconnect] >> li.visitor", has_text="Thanks!").wait_for()
+    assert seen["errors"] == []
+
+
+@pytest.mark.parametrize("case", ["refused origin", "suspended client", "unknown key"])
+def test_refusals_render_nothing_with_one_warning_and_no_error(owner, context, pages, api, case):
+    shop = new_client(owner, allowed_domains=["shop.example"] if case == "refused origin" else [])
+    key = shop["public_api_key"]
+    if case == "suspended client":
+        owner.patch(f"/api/clients/{shop['id']}", json={"status": "suspended"})
+    if case == "unknown key":
+        key = "pk_" + "x" * 32
+    page, seen = open_customer_page(context, pages, api, key, until_warning=True)
+    page.wait_for_load_state("networkidle")
+    assert page.locator("[data-chatconnect]").count() == 0
+    warnings = [text for kind, text in seen["console"] if kind == "warning"]
+    assert len(warnings) == 1 and warnings[0].startswith("ChatConnect: the widget is not shown")
+    assert seen["errors"] == []
+
+
+def test_outside_business_hours_the_offline_message_shows_and_messages_are_accepted(
+        owner, context, pages, api):
+    shop = new_client(owner)
+    owner.put(f"/api/clients/{shop['id']}/business-hours", json={
+        "timezone": "Europe/Berlin", "schedule": {day: [] for day in DAYS},
+        "offline_message": "We are closed, leave us a note."})
+    page, seen = open_customer_page(context, pages, api, shop["public_api_key"])
+    launcher(page).click()
+    notice = page.get_by_role("status").filter(has_text="We are closed, leave us a note.")
+    assert notice.is_visible()
+    send(page, "Call me back tomorrow")
+    page.locator("[data-chatconnect] >> li.visitor:not(.pending)", has_text="Call me back").wait_for()
+    assert len(owner.get(f"/api/clients/{shop['id']}/conversations").get_json()["items"]) == 1
+
+
+def test_during_business_hours_no_offline_message(owner, context, pages, api):
+    shop = new_client(owner)
+    owner.put(f"/api/clients/{shop['id']}/business-hours", json={
+        "timezone": "UTC", "schedule": {day: [["00:00", "24:00"]] for day in DAYS}})
+    page, _ = open_customer_page(context, pages, api, shop["public_api_key"])
+    launcher(page).click()
+    assert page.get_by_role("dialog").is_visible()
+    assert not page.locator("[data-chatconnect] >> .offline").is_visible()
+
+
+HOSTILE_CSS = """<style>
+* { all: unset; }
+html { font-size: 64px; }
+body { font-size: 90px; line-height: 3; }
+button, textarea, ol, li, div { font-size: 90px !important; padding: 40px; width: 2000px; }
+</style>"""
+
+
+def test_the_pages_own_css_does_not_break_the_widget(owner, context, pages, api):
+    shop = new_client(owner)
+    page, seen = open_customer_page(context, pages, api, shop["public_api_key"], head=HOSTILE_CSS)
+    button = launcher(page)
+    button.wait_for()
+    box = button.bounding_box()
+    assert (box["width"], box["height"]) == (56, 56)
+    assert (box["x"] + box["width"], box["y"] + box["height"]) == (1000 - 20, 720 - 20)
+    button.click()
+    panel = page.get_by_role("dialog")
+    assert panel.bounding_box()["width"] == 360
+    welcome = page.locator("[data-chatconnect] >> li.agent").first
+    assert style_of(welcome, "font-size") == "14px"
+    send(page, "Still readable?")
+    page.locator("[data-chatconnect] >> li.visitor:not(.pending)", has_text="Still readable?").wait_for()
+    # And the widget's CSS does not leak out: the page's paragraphs keep the page's styles.
+    assert style_of(page.locator("p").first, "font-size") == "90px"
+    assert seen["errors"] == []
+
+
+DASHBOARD_PAGE = """<!doctype html><meta charset="utf-8"><link rel="icon" href="data:,">
+<title>Dashboard</title><body><script>
+window.run = async function (api, username, password) {
+  const login = await fetch(api + "/api/auth/login", {method: "POST", credentials: "include",
+    headers: {"Content-Type": "application/json"}, body: JSON.stringify({username, password})});
+  if (!login.ok) return {login: login.status};
+  const clients = await fetch(api + "/api/clients", {credentials: "include"});
+  return {login: login.status, status: clients.status, body: await clients.json()};
+};
+window.readClients = async function (api) {
+  try {
+    const response = await fetch(api + "/api/clients", {credentials: "include"});
+    return {read: true, status: response.status};
+  } catch (error) {
+    return {read: false, error: error.name};
+  }
+};
+window.createClient = async function (api) {
+  try {
+    const response = await fetch(api + "/api/clients", {method: "POST", credentials: "include",
+      headers: {"Content-Type": "application/json"}, body: JSON.stringify({name: "Planted"})});
+    return {read: true, status: response.status};
+  } catch (error) {
+    return {read: false, error: error.name};
+  }
+};
+</script></body>"""
+
+
+def test_a_dashboard_on_an_allowed_origin_signs_in_with_credentials_and_lists_clients(
+        owner, auth, context, pages, api):
+    user = owner.get("/api/auth/me").get_json()["user"]
+    new_client(owner)
+    page = context.new_page()
+    page.goto(pages.add(DASHBOARD_PAGE, host="app.example.test"))
+    result = page.evaluate("([api, u, p]) => run(api, u, p)",
+                           [api.url("api.example.test"), user["username"], PASSWORD])
+    assert result["login"] == 200 and result["status"] == 200
+    assert [c["name"] for c in result["body"]["items"]] == ["Shop"]
+    # Writes work too: the preflight names POST, the cookie travels, the CSRF check passes.
+    assert page.evaluate("api => createClient(api)", api.url("api.example.test")) \
+        == {"read": True, "status": 201}
+
+
+@pytest.mark.parametrize("host", ["evil.example.test", "localhost"])
+def test_a_page_on_another_origin_cannot_read_the_answer(owner, context, pages, api, host):
+    user = owner.get("/api/auth/me").get_json()["user"]
+    dashboard = context.new_page()
+    dashboard.goto(pages.add(DASHBOARD_PAGE, host="app.example.test"))
+    assert dashboard.evaluate("([api, u, p]) => run(api, u, p)", [
+        api.url("api.example.test"), user["username"], PASSWORD])["status"] == 200
+
+    # Another page in the same browser, which holds the dashboard's session cookie.
+    other = context.new_page()
+    other.goto(pages.add(DASHBOARD_PAGE, host=host))
+    assert other.evaluate("api => readClients(api)", api.url("api.example.test")) \
+        == {"read": False, "error": "TypeError"}
+    assert other.evaluate("api => createClient(api)", api.url("api.example.test")) \
+        == {"read": False, "error": "TypeError"}
+    names = [c["name"] for c in owner.get("/api/clients").get_json()["items"]]
+    assert "Planted" not in names
