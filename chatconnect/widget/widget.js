@@ -368,9 +368,25 @@
       });
   };
 
+  // Whether it is open now follows the business hours: the config is read again every minute
+  // (from the browser's cache while it is fresh, then revalidated with its ETag).
+  Widget.prototype.refreshHours = function () {
+    var self = this;
+    request("GET", "/api/public/widgets/" + encodeURIComponent(KEY)).then(function (config) {
+      self.offline.textContent = config.offline_message;
+      self.offline.hidden = config.open_now;
+    }).catch(function () { /* keep what is shown; the next refresh tries again */ });
+  };
+
   function boot() {
     fetchConfig(0).then(function (config) {
-      if (config) window.ChatConnect = { widget: new Widget(config) };
+      if (!config) return;
+      var widget = new Widget(config);
+      setInterval(function () { widget.refreshHours(); }, 60000);
+      window.ChatConnect = {
+        open: function () { widget.toggle(true); },
+        close: function () { widget.toggle(false); }
+      };
     }).catch(function (error) { warn("the widget could not start: " + error); });
   }
 

@@ -7,6 +7,7 @@ every *.example.test name to 127.0.0.1, so that a dashboard at app.example.test 
 at api.example.test: two origins of one site, as app.example.com and api.example.com are."""
 
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -74,14 +75,14 @@ def pages():
 class Api:
     """gunicorn serving ChatConnect; `url(host)` is its address under a name Chromium resolves."""
 
-    def __init__(self, database_url, tmp: Path, dashboard_origin: str):
+    def __init__(self, database_url, tmp: Path, dashboard_origin: str, **settings):
         self.sock = _bound_socket()
         self.port = self.sock.getsockname()[1]
         self.log = tmp / "gunicorn.log"
         env = {**os.environ, "DATABASE_URL": database_url, "CHATCONNECT_ENV": "development",
                "SECRET_KEY": "browser-tests", "GUNICORN_WORKERS": "1",
                "GUNICORN_BIND": f"fd://{self.sock.fileno()}", "DASHBOARD_ORIGINS": dashboard_origin,
-               "DB_POOL_MAX_SIZE": "4", "DB_POOL_MIN_SIZE": "1"}
+               "DB_POOL_MAX_SIZE": "4", "DB_POOL_MIN_SIZE": "1", **settings}
         with open(self.log, "ab") as log:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "gunicorn", "-c", "deploy/gunicorn.conf.py"], cwd=REPO,
@@ -104,7 +105,8 @@ class Api:
 
     def stop(self):
         if self.process.poll() is None:
-            self.process.terminate()
+            # Quick shutdown: a graceful one would wait for the browsers' long-polls to end.
+            self.process.send_signal(signal.SIGINT)
             try:
                 self.process.wait(timeout=40)
             except subprocess.TimeoutExpired:
@@ -119,6 +121,21 @@ def api(database_url, pages, tmp_path_factory):
                  dashboard_origin=f"http://app.example.test:{pages.port}")
     yield server
     server.stop()
+
+
+@pytest.fixture
+def make_api(database_url, pages, tmp_path):
+    """Another gunicorn, with settings of the test's own (e.g. rate limits)."""
+    servers = []
+
+    def make(**settings):
+        servers.append(Api(database_url, tmp_path, f"http://app.example.test:{pages.port}",
+                           **settings))
+        return servers[-1]
+
+    yield make
+    for server in servers:
+        server.stop()
 
 
 @pytest.fixture(scope="session")

@@ -178,6 +178,31 @@ def test_during_business_hours_no_offline_message(owner, context, pages, api):
     assert not page.locator("[data-chatconnect] >> .offline").is_visible()
 
 
+def test_a_visitor_over_the_rate_limit_is_told_to_wait_and_keeps_the_text(
+        owner, context, pages, make_api):
+    api = make_api(CONVERSATION_LIMIT_PER_IP="1/3600")
+    shop = new_client(owner)
+    first, _ = open_customer_page(context, pages, api, shop["public_api_key"])
+    launcher(first).click()
+    send(first, "First visitor")
+    first.locator("[data-chatconnect] >> li.visitor:not(.pending)", has_text="First visitor").wait_for()
+
+    # Another visitor from the same address: a new browser profile, so no stored conversation.
+    other_context = context.browser.new_context()
+    try:
+        second, seen = open_customer_page(other_context, pages, api, shop["public_api_key"])
+        launcher(second).click()
+        send(second, "Second visitor")
+        alert = second.get_by_role("alert")
+        alert.filter(has_text="Please wait").wait_for()
+        assert re.search(r"wait (\d+ minutes|\d+ seconds)", alert.inner_text())
+        assert second.get_by_label("Message", exact=True).input_value() == "Second visitor"
+        assert seen["errors"] == []
+    finally:
+        other_context.close()
+    assert len(owner.get(f"/api/clients/{shop['id']}/conversations").get_json()["items"]) == 1
+
+
 HOSTILE_CSS = """<style>
 * { all: unset; }
 html { font-size: 64px; }
