@@ -146,6 +146,10 @@
       ".launcher.labelled{padding:0 18px;}",
       ".launcher:hover{transform:scale(1.05);}",
       ".launcher .icon{display:flex;}",
+      ".launcher{position:relative;}",
+      ".badge{position:absolute;top:-4px;" + (side === "left" ? "right" : "left") + ":-4px;min-width:20px;height:20px;" +
+        "border-radius:10px;background:#dc2626;color:#fff;font-size:12px;font-weight:700;line-height:20px;padding:0 6px;}",
+      ".badge[hidden]{display:none;}",
       ".panel{width:min(360px,calc(100vw - 24px));height:min(520px,calc(100vh - 110px));background:var(--bg);" +
         "border-radius:" + r + ";box-shadow:0 10px 40px rgba(0,0,0,.3);display:flex;flex-direction:column;overflow:hidden;" +
         "border:1px solid var(--line);animation:cc-in .18s ease-out;}",
@@ -198,6 +202,11 @@
     }
     else this.launcher.appendChild(icon(s.launcher_icon));
 
+    this.unread = 0;
+    this.badge = element("span", { "class": "badge", "aria-hidden": "true" });
+    this.badge.hidden = true;
+    this.launcher.appendChild(this.badge);
+
     this.closeButton = element("button", { type: "button", "class": "close", "aria-label": "Close chat", text: "×" });
     var heading = element("div", {}, [element("h2", { "class": "title", id: "chatconnect-title", text: config.widget_name })]);
     if (s.header_text) heading.appendChild(element("p", { "class": "subtitle", text: s.header_text }));
@@ -243,10 +252,19 @@
     if (this.conversation) this.resume(this.conversation);
   }
 
+  Widget.prototype.label = function () {
+    var open = !this.panel.hidden;
+    this.badge.textContent = String(this.unread);
+    this.badge.hidden = open || !this.unread;
+    this.launcher.setAttribute("aria-label", (open ? "Close chat: " : "Open chat: ") + this.config.widget_name +
+      (!open && this.unread ? " (" + this.unread + (this.unread === 1 ? " new message)" : " new messages)") : ""));
+  };
+
   Widget.prototype.toggle = function (open) {
     this.panel.hidden = !open;
     this.launcher.setAttribute("aria-expanded", String(open));
-    this.launcher.setAttribute("aria-label", (open ? "Close chat: " : "Open chat: ") + this.config.widget_name);
+    if (open) this.unread = 0;
+    this.label();
     if (open) {
       this.input.focus();
       this.log.scrollTop = this.log.scrollHeight;
@@ -257,6 +275,11 @@
 
   Widget.prototype.addMessage = function (message, pending) {
     if (this.rendered[message.id]) return this.rendered[message.id];
+    // A reply that arrives while the panel is closed (not the history of a reload).
+    if (message.sender === "agent" && this.panel && this.panel.hidden && this.live) {
+      this.unread += 1;
+      this.label();
+    }
     var item = element("li", { "class": "msg " + message.sender + (pending ? " pending" : "") });
     item.appendChild(element("span", { "class": "sr-only", text: message.sender === "visitor" ? "You: " : this.config.widget_name + ": " }));
     item.appendChild(element("span", { "class": "body", text: message.body }));
@@ -296,12 +319,14 @@
     var controller = this.poller = new AbortController();
     function poll() {
       if (controller.signal.aborted) return;
-      var wait = self.lastId ? WAIT_SECONDS : 0;
+      var history = !self.lastId, wait = history ? 0 : WAIT_SECONDS;
       request("GET", "/api/public/conversations/" + conversation.id + "/messages?after=" + self.lastId + "&wait=" + wait,
               undefined, conversation.token, controller.signal).then(function (page) {
         attempt = 0;
         self.showNotice("");
+        self.live = !history;
         page.items.forEach(function (message) { self.addMessage(message); });
+        self.live = true;
         poll();
       }).catch(function (error) {
         if (controller.signal.aborted) return;

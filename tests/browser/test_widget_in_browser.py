@@ -119,15 +119,24 @@ def test_a_visitor_chats_with_the_team_live_and_a_reload_keeps_the_conversation(
     # No reload: the widget is waiting on the conversation and shows the reply.
     page.locator("[data-chatconnect] >> li.agent", has_text="It ships tomorrow.").wait_for()
 
-    page.reload()
+    # A reply while the panel is closed: the launcher says so.
+    page.keyboard.press("Escape")
+    owner.post(f"{conversation_url}/messages", json={"body": "Anything else?"})
+    page.locator("[data-chatconnect] >> button.launcher[aria-label$='(1 new message)']").wait_for()
+    assert page.locator("[data-chatconnect] >> .badge").inner_text() == "1"
     launcher(page).click()
-    page.locator("[data-chatconnect] >> li.agent", has_text="It ships tomorrow.").wait_for()
-    assert log_texts(page)[1:] == [
-        "Where is my order?", "It ships tomorrow."]
+    assert not page.locator("[data-chatconnect] >> .badge").is_visible()
+
+    page.reload()
+    page.locator("[data-chatconnect] >> li.agent", has_text="Anything else?").wait_for(state="attached")
+    assert not page.locator("[data-chatconnect] >> .badge").is_visible()  # history is not news
+    launcher(page).click()
+    assert log_texts(page)[1:] == ["Where is my order?", "It ships tomorrow.", "Anything else?"]
     send(page, "Thanks!")
     page.locator("[data-chatconnect] >> li.visitor:not(.pending)", has_text="Thanks!").wait_for()
     messages = owner.get(conversation_url).get_json()["messages"]
-    assert [m["body"] for m in messages] == ["Where is my order?", "It ships tomorrow.", "Thanks!"]
+    assert [m["body"] for m in messages] == ["Where is my order?", "It ships tomorrow.",
+                                             "Anything else?", "Thanks!"]
     assert len(owner.get(f"/api/clients/{shop['id']}/conversations").get_json()["items"]) == 1
 
     # A second tab of the same site continues it too.
