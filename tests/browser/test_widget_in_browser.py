@@ -103,6 +103,30 @@ def test_the_widget_appears_with_the_configured_colour_position_name_and_style(
     assert seen["errors"] == []
 
 
+def test_the_widget_works_from_the_keyboard_alone_and_respects_reduced_motion(
+        owner, context, pages, api):
+    shop = new_client(owner)
+    page, seen = open_customer_page(context, pages, api, shop["public_api_key"])
+    launcher(page).wait_for()
+    page.emulate_media(reduced_motion="reduce")
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.hasAttribute('data-chatconnect')")
+    page.keyboard.press("Enter")
+    panel = page.get_by_role("dialog")
+    assert panel.is_visible()
+    assert style_of(panel, "animation-name") == "none"
+    page.keyboard.type("Typed, not clicked")
+    page.keyboard.press("Enter")
+    page.locator("[data-chatconnect] >> li.visitor:not(.pending)", has_text="Typed, not clicked").wait_for()
+    page.keyboard.press("Escape")
+    assert not panel.is_visible()
+    page.emulate_media(reduced_motion="no-preference")
+    page.keyboard.press("Enter")  # the focus is back on the launcher
+    assert panel.is_visible()
+    assert style_of(panel, "animation-name") == "cc-in"
+    assert seen["errors"] == []
+
+
 def test_a_visitor_chats_with_the_team_live_and_a_reload_keeps_the_conversation(
         owner, context, pages, api):
     shop = new_client(owner)
