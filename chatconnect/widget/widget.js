@@ -12,6 +12,7 @@
   var API = (script.getAttribute("data-chatconnect-api") || new URL(script.src, location.href).origin).replace(/\/$/, "");
   var STORAGE_KEY = "chatconnect:" + KEY;
   var WAIT_SECONDS = 25;
+  var SUGGEST_DELAY = 300;  // ms after the last keystroke
   var FONTS = {
     system: 'system-ui, -apple-system, "Segoe UI", Roboto, Helvetica, Arial, sans-serif',
     "sans-serif": '"Helvetica Neue", Helvetica, Arial, sans-serif',
@@ -174,6 +175,18 @@
       "textarea{flex:1;resize:none;height:42px;max-height:120px;padding:10px;border:1px solid var(--line);" +
         "border-radius:" + Math.min(12, s.border_radius) + "px;background:var(--bg);color:var(--fg);}",
       ".send{background:var(--brand);color:var(--on-brand);padding:0 14px;border-radius:" + Math.min(12, s.border_radius) + "px;font-weight:600;}",
+      ".suggestions{padding:0 10px 6px;display:flex;flex-direction:column;gap:4px;}",
+      ".suggestions[hidden],.article[hidden],.log[hidden]{display:none;}",
+      ".hint{font-size:12px;color:var(--muted);}",
+      ".suggestion{text-align:left;padding:6px 8px;border:1px solid var(--line);border-radius:" + Math.min(8, s.border_radius) + "px;}",
+      ".suggestion b{display:block;font-weight:600;}",
+      ".suggestion span{font-size:12px;color:var(--muted);}",
+      "mark{background:#fde68a;color:#111827;}",
+      ".article{flex:1;overflow-y:auto;padding:16px;}",
+      ".article h3{font-size:16px;font-weight:700;margin:8px 0;}",
+      ".article p,.article ul,.article ol{margin:0 0 8px;}",
+      ".article a{color:var(--brand);text-decoration:underline;}",
+      ".back{color:var(--brand);font-weight:600;}",
       ".sr-only{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0);white-space:nowrap;}",
       "@media (prefers-reduced-motion: reduce){.root *{animation:none !important;transition:none !important;}}"
     ].join("\n");
@@ -184,6 +197,7 @@
     this.config = config;
     this.rendered = {};
     this.lastId = 0;
+    this.suggestion = 0;
     this.conversation = load();
     this.poller = null;
 
@@ -219,10 +233,14 @@
     this.notice.hidden = true;
     this.input = element("textarea", { rows: "1", "aria-label": "Message", placeholder: "Write a message…", maxlength: "5000" });
     this.form = element("form", {}, [this.input, element("button", { type: "submit", "class": "send", text: "Send" })]);
+    this.suggestions = element("div", { "class": "suggestions", role: "region", "aria-label": "Suggested articles" });
+    this.suggestions.hidden = true;
+    this.article = element("div", { "class": "article", role: "document", tabindex: "-1" });
+    this.article.hidden = true;
     this.panel = element("div", {
       "class": "panel", id: "chatconnect-panel", role: "dialog", "aria-labelledby": "chatconnect-title"
-    }, [element("div", { "class": "header" }, [heading, this.closeButton]), this.offline, this.log, this.typing,
-        this.notice, this.form]);
+    }, [element("div", { "class": "header" }, [heading, this.closeButton]), this.offline, this.log, this.article,
+        this.typing, this.suggestions, this.notice, this.form]);
     this.panel.hidden = true;
 
     this.root = element("div", { "class": "root" }, [this.panel, this.launcher]);
@@ -241,6 +259,10 @@
       }
     });
     this.form.addEventListener("submit", function (event) { event.preventDefault(); self.send(); });
+    this.input.addEventListener("input", function () {
+      clearTimeout(self.suggestTimer);
+      self.suggestTimer = setTimeout(function () { self.suggest(); }, SUGGEST_DELAY);
+    });
     // A conversation started or ended in another tab.
     window.addEventListener("storage", function (event) {
       if (event.key !== STORAGE_KEY) return;
@@ -387,11 +409,84 @@
       .then(function (started) {
         var conversation = { id: started.conversation.id, token: started.visitor_token };
         save(conversation);
+        self.suggestions.hidden = true;
         started.messages.forEach(function (message) { self.addMessage(message); });
         self.resume(conversation);
         return [];
       });
   };
+
+  // --- knowledge base: articles suggested while the visitor writes the first message -----------
+  // Only on servers with a knowledge base; anywhere else the request fails and nothing shows.
+  Widget.prototype.suggest = function () {
+    var self = this, query = this.input.value.trim(), asked = ++this.suggestion;
+    if (this.conversation || query.length < 3 || this.noArticles) {
+      this.suggestions.hidden = true;
+      return;
+    }
+    request("GET", "/api/public/widgets/" + encodeURIComponent(KEY) + "/articles?limit=3&q=" + encodeURIComponent(query))
+      .then(function (page) {
+        if (asked !== self.suggestion) return;  // an answer to an older query
+        self.suggestions.replaceChildren(element("p", { "class": "hint", text: "These articles may help:" }));
+        page.items.forEach(function (item) {
+          var link = element("button", { type: "button", "class": "suggestion" }, [element("b", { text: item.title })]);
+          link.appendChild(element("span", {}, [marked(item.snippet)]));
+          link.addEventListener("click", function () { self.showArticle(item.slug); });
+          self.suggestions.appendChild(link);
+        });
+        self.suggestions.hidden = !page.items.length || !!self.conversation;
+      }).catch(function (error) {
+        if (error instanceof ApiError && error.status === 429) return;
+        self.noArticles = true;  // no knowledge base here: stop asking
+        self.suggestions.hidden = true;
+      });
+  };
+
+  Widget.prototype.showArticle = function (slug) {
+    var self = this;
+    request("GET", "/api/public/widgets/" + encodeURIComponent(KEY) + "/articles/" + encodeURIComponent(slug))
+      .then(function (article) {
+        var back = element("button", { type: "button", "class": "back", text: "← Back to the chat" });
+        back.addEventListener("click", function () {
+          self.article.hidden = true;
+          self.log.hidden = false;
+          self.input.focus();
+        });
+        self.article.replaceChildren(back, element("h3", { text: article.title }), sanitized(article.body_html));
+        self.log.hidden = true;
+        self.article.hidden = false;
+        self.article.focus();
+      }).catch(function () { self.showNotice("That article could not be opened."); });
+  };
+
+  // The snippet is text with the matches in <mark>: rebuilt from text nodes, nothing else kept.
+  function marked(snippet) {
+    var template = document.createElement("template"), out = document.createDocumentFragment();
+    template.innerHTML = snippet;
+    template.content.childNodes.forEach(function (node) {
+      out.appendChild(node.nodeName === "MARK" ? element("mark", { text: node.textContent })
+                                                : document.createTextNode(node.textContent));
+    });
+    return out;
+  }
+
+  // Articles are sanitised by the server; scripts, handlers and javascript: links are dropped
+  // here too, in case.
+  function sanitized(html) {
+    var template = document.createElement("template");
+    template.innerHTML = html;
+    template.content.querySelectorAll("script,style,iframe,object,embed,form,link,meta").forEach(function (node) { node.remove(); });
+    template.content.querySelectorAll("*").forEach(function (node) {
+      Array.prototype.slice.call(node.attributes).forEach(function (attribute) {
+        if (/^on/i.test(attribute.name) || /^\s*javascript:/i.test(attribute.value)) node.removeAttribute(attribute.name);
+      });
+      if (node.tagName === "A") {
+        node.setAttribute("target", "_blank");
+        node.setAttribute("rel", "noopener noreferrer");
+      }
+    });
+    return template.content;
+  }
 
   // Whether it is open now follows the business hours: the config is read again every minute
   // (from the browser's cache while it is fresh, then revalidated with its ETag).

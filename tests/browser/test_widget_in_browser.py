@@ -237,6 +237,58 @@ def test_a_visitor_over_the_rate_limit_is_told_to_wait_and_keeps_the_text(
     assert len(owner.get(f"/api/clients/{shop['id']}/conversations").get_json()["items"]) == 1
 
 
+def test_articles_are_suggested_while_the_first_message_is_written(owner, context, pages, api):
+    """The knowledge base's public routes answer as the API document says (Chromium is given
+    their answers, on the API's origin); the widget's part is what is tested here."""
+    shop = new_client(owner)
+    queries = []
+
+    def articles(route):
+        queries.append(route.request.url)
+        cors = {"Access-Control-Allow-Origin": f"http://localhost:{pages.port}"}
+        if "/articles/" in route.request.url:
+            route.fulfill(json={"slug": "returns", "title": "Returning an order", "locale": "en",
+                                "updated_at": "2026-11-30T10:00:00Z",
+                                "body_html": '<p>Send it back within <b>30 days</b>.</p>'
+                                             '<img src="x" onerror="window.hacked = true">'},
+                          headers=cors)
+        else:
+            route.fulfill(json={"items": [{"slug": "returns", "title": "Returning an order",
+                                           "snippet": "How to <mark>return</mark> &lt;items&gt;"}],
+                                "next_cursor": None}, headers=cors)
+
+    context.route(lambda url: "/articles" in url, articles)
+    page, seen = open_customer_page(context, pages, api, shop["public_api_key"])
+    launcher(page).click()
+    page.get_by_label("Message", exact=True).press_sequentially("How do I return")
+    region = page.get_by_role("region", name="Suggested articles")
+    region.get_by_text("Returning an order").wait_for()
+    assert region.locator("mark").inner_text() == "return"
+    assert "<items>" in region.inner_text()  # the snippet's escaped text stays text
+    assert len(queries) <= 3  # debounced, not one request per key
+    region.get_by_role("button").click()
+    page.get_by_text("Send it back within").wait_for()
+    assert page.evaluate("window.hacked") is None
+    page.get_by_role("button", name="← Back to the chat").click()
+    send(page, "How do I return my order?")
+    page.locator("[data-chatconnect] >> li.visitor:not(.pending)", has_text="my order").wait_for()
+    assert not region.is_visible()
+    assert seen["errors"] == []
+
+
+def test_without_articles_nothing_is_suggested(owner, context, pages, api):
+    """A server without a knowledge base (or a client without articles)."""
+    shop = new_client(owner)
+    page, seen = open_customer_page(context, pages, api, shop["public_api_key"])
+    launcher(page).click()
+    with page.expect_request(lambda request: "/articles" in request.url):
+        page.get_by_label("Message", exact=True).press_sequentially("Where is")
+    send(page, "Where is my parcel?")
+    page.locator("[data-chatconnect] >> li.visitor:not(.pending)", has_text="my parcel").wait_for()
+    assert not page.get_by_role("region", name="Suggested articles").is_visible()
+    assert seen["errors"] == []
+
+
 HOSTILE_CSS = """<style>
 * { all: unset; }
 html { font-size: 64px; }
