@@ -4,7 +4,7 @@
 (function () {
   "use strict";
 
-  var script = document.currentScript;
+  var script = document.currentScript || document.querySelector("script[data-chatconnect-key]");
   if (!script || window.__chatconnectLoaded) return;
   window.__chatconnectLoaded = true;
 
