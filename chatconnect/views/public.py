@@ -47,12 +47,12 @@ def _etag(public_api_key: str, body: str) -> str:
 def get_widget(public_api_key):
     try:
         widget = _allowed_widget(public_api_key)
-    except ApiError as refusal:
+    except ApiError:
         # A browser hides an answer without Access-Control-Allow-Origin from the page, so the
         # widget could not tell a refusal from a network failure and would retry for ever.
         # This GET needs no preflight and its refusal reveals nothing, so the page may read it.
         g.cors_origin = request.headers.get("Origin")
-        raise refusal
+        raise
     hours = business_hours.status(widget, datetime.now(UTC))
     body = json.dumps({
         "widget_name": widget["widget_name"],
