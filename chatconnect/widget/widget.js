@@ -295,14 +295,14 @@
     }
   };
 
-  Widget.prototype.addMessage = function (message, pending) {
+  Widget.prototype.addMessage = function (message) {
     if (this.rendered[message.id]) return this.rendered[message.id];
     // A reply that arrives while the panel is closed (not the history of a reload).
     if (message.sender === "agent" && this.panel && this.panel.hidden && this.live) {
       this.unread += 1;
       this.label();
     }
-    var item = element("li", { "class": "msg " + message.sender + (pending ? " pending" : "") });
+    var item = element("li", { "class": "msg " + message.sender });
     item.appendChild(element("span", { "class": "sr-only", text: message.sender === "visitor" ? "You: " : this.config.widget_name + ": " }));
     item.appendChild(element("span", { "class": "body", text: message.body }));
     this.rendered[message.id] = item;
