@@ -10,8 +10,8 @@ from . import auth, dashboard_cors, db, errors, logs
 from .config import ConfigError, load_settings
 from .validation import IdConverter
 from .views import auth as auth_views
-from .views import (clients, conversations, demo_pages, ops, public, visitor, widget_script,
-                    widget_settings)
+from .views import (clients, conversations, demo_pages, ops, public, visitor, webhooks,
+                    widget_script, widget_settings)
 
 MAX_BODY_BYTES = 64 * 1024
 
@@ -48,6 +48,7 @@ def create_app(config: Mapping[str, str] | None = None) -> Flask:
     app.register_blueprint(widget_script.bp)
     if settings["ENV"] == "development":
         app.register_blueprint(demo_pages.bp)  # production serves no demo
+    app.register_blueprint(webhooks.bp)
 
     from . import cli
     cli.init_app(app)
