@@ -48,7 +48,7 @@ def test_serves_the_widget_settings(owner, browser):
         "style": {"theme": "light", "font_family": "system", "border_radius": 12,
                   "offset_x": 20, "offset_y": 20, "launcher_icon": "chat",
                   "show_on_mobile": True, "header_text": ""},
-        "offline_message": DEFAULT_OFFLINE_MESSAGE, "open_now": True, "next_open_at": None}
+        "offline_message": DEFAULT_OFFLINE_MESSAGE}
     assert re.fullmatch(r'"[!#-~]+"', response.headers["ETag"])
     assert response.headers["Cache-Control"] == "public, max-age=60"
     assert "Origin" in response.vary

@@ -10,6 +10,9 @@ SELECT c.id AS client_id, b.timezone, b.schedule, b.offline_message
 FROM clients c LEFT JOIN business_hours b ON b.client_id = c.id
 WHERE c.id = %(client_id)s AND c.user_id = %(owner_id)s"""
 
+SELECT_FOR_CLIENT = """
+SELECT timezone, schedule, offline_message FROM business_hours WHERE client_id = %(client_id)s"""
+
 # The whole resource is replaced (PUT); nothing is written for another owner's client.
 UPSERT_FOR_OWNER = """
 INSERT INTO business_hours (client_id, timezone, schedule, offline_message)
@@ -35,6 +38,11 @@ class BusinessHoursRepository:
         """The client's business hours (NULL fields when never set); None if not the owner's."""
         return self.conn.execute(SELECT_FOR_OWNER,
                                  {"client_id": client_id, "owner_id": owner_id}).fetchone()
+
+    def get_for_client(self, client_id: str):
+        """The client's business hours, with NULL fields when it never set them."""
+        row = self.conn.execute(SELECT_FOR_CLIENT, {"client_id": client_id}).fetchone()
+        return row or {"timezone": None, "schedule": None, "offline_message": None}
 
     def replace(self, client_id: str, owner_id: str, timezone, schedule, offline_message):
         """Store the business hours; None if the client is not the owner's."""

@@ -52,7 +52,7 @@ DELETE_CLIENT_FOR_OWNER = "DELETE FROM clients WHERE id = %(id)s AND user_id = %
 SELECT_PUBLIC_WIDGET_BY_KEY = """
 SELECT w.widget_name, w.primary_color, w.position, w.welcome_message, c.allowed_domains,
        s.theme, s.font_family, s.border_radius, s.offset_x, s.offset_y, s.launcher_icon,
-       s.show_on_mobile, s.header_text, b.timezone, b.schedule, b.offline_message
+       s.show_on_mobile, s.header_text, b.offline_message
 FROM clients c
 JOIN client_widgets w ON w.client_id = c.id
 JOIN widget_styles s ON s.client_id = c.id
@@ -118,7 +118,7 @@ class ClientRepository:
         return cursor.rowcount == 1
 
     def get_public_widget_by_key(self, public_api_key: str):
-        """The public widget settings, style, business hours and allowed_domains of an active
+        """The public widget settings, style, offline message and allowed_domains of an active
         client, or None."""
         return self.conn.execute(SELECT_PUBLIC_WIDGET_BY_KEY,
                                  {"public_api_key": public_api_key}).fetchone()

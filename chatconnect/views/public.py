@@ -5,7 +5,6 @@ JSON encoding, and no session work (see session_store)."""
 
 import hashlib
 import json
-from datetime import UTC, datetime
 
 from flask import Blueprint, Response, g, request
 from werkzeug.http import parse_etags
@@ -56,7 +55,6 @@ def get_widget(public_api_key):
         # This GET needs no preflight and its refusal reveals nothing, so the page may read it.
         g.cors_origin = request.headers.get("Origin")
         raise
-    hours = business_hours.status(widget, datetime.now(UTC))
     body = json.dumps({
         "widget_name": widget["widget_name"],
         "primary_color": widget["primary_color"],
@@ -64,8 +62,6 @@ def get_widget(public_api_key):
         "welcome_message": widget["welcome_message"],
         "style": public_style_json(widget),
         "offline_message": business_hours.offline_message(widget),
-        "open_now": hours["open_now"],
-        "next_open_at": iso_utc(hours["next_open_at"]),
     }, separators=(",", ":"))
     etag = _etag(public_api_key, body)
     headers = {"ETag": etag, "Cache-Control": CACHE_CONTROL}

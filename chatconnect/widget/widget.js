@@ -13,6 +13,9 @@
   var STORAGE_KEY = "chatconnect:" + KEY;
   var WAIT_SECONDS = 25;
   var SUGGEST_DELAY = 300;  // ms after the last keystroke
+  var RECONNECT_MS = 2000;  // after the server ends an event stream (as its `retry:` says)
+  var TYPING_EVERY_MS = 2000;
+  var TYPING_SHOWN_MS = 5000;
   var FONTS = {
     system: 'system-ui, -apple-system, "Segoe UI", Roboto, Helvetica, Arial, sans-serif',
     "sans-serif": '"Helvetica Neue", Helvetica, Arial, sans-serif',
@@ -160,6 +163,9 @@
       ".header div{flex:1;min-width:0;}",
       ".title{font-size:16px;font-weight:700;}",
       ".subtitle{font-size:13px;opacity:.9;}",
+      ".online{font-size:12px;opacity:.9;}",
+      ".online::before{content:\"\";display:inline-block;width:8px;height:8px;border-radius:4px;background:#22c55e;margin-right:6px;}",
+      ".online[hidden]{display:none;}",
       ".close{color:var(--on-brand);font-size:22px;line-height:1;width:32px;height:32px;border-radius:6px;}",
       ".offline{background:var(--warn-bg);color:var(--warn-fg);padding:10px 16px;font-size:13px;}",
       ".offline[hidden],.notice[hidden],.typing[hidden]{display:none;}",
@@ -198,6 +204,7 @@
     this.rendered = {};
     this.lastId = 0;
     this.suggestion = 0;
+    this.visitorIds = [];
     this.conversation = load();
     this.poller = null;
 
@@ -222,10 +229,13 @@
     this.launcher.appendChild(this.badge);
 
     this.closeButton = element("button", { type: "button", "class": "close", "aria-label": "Close chat", text: "×" });
-    var heading = element("div", {}, [element("h2", { "class": "title", id: "chatconnect-title", text: config.widget_name })]);
+    this.online = element("span", { "class": "online", text: "Online" });
+    this.online.hidden = true;
+    var heading = element("div", {}, [element("h2", { "class": "title", id: "chatconnect-title", text: config.widget_name }),
+                                      this.online]);
     if (s.header_text) heading.appendChild(element("p", { "class": "subtitle", text: s.header_text }));
     this.offline = element("p", { "class": "offline", role: "status", text: config.offline_message });
-    this.offline.hidden = config.open_now;
+    this.offline.hidden = true;  // until the status says it is closed
     this.log = element("ol", { "class": "log", role: "log", "aria-live": "polite", "aria-label": "Messages" });
     this.typing = element("p", { "class": "typing", "aria-live": "polite", text: config.widget_name + " is typing…" });
     this.typing.hidden = true;
@@ -260,6 +270,7 @@
     });
     this.form.addEventListener("submit", function (event) { event.preventDefault(); self.send(); });
     this.input.addEventListener("input", function () {
+      self.sendTyping();
       clearTimeout(self.suggestTimer);
       self.suggestTimer = setTimeout(function () { self.suggest(); }, SUGGEST_DELAY);
     });
@@ -288,6 +299,7 @@
     if (open) this.unread = 0;
     this.label();
     if (open) {
+      this.markSeen();
       this.input.focus();
       this.log.scrollTop = this.log.scrollHeight;
     } else {
@@ -309,6 +321,8 @@
     this.log.appendChild(item);
     this.log.scrollTop = this.log.scrollHeight;
     if (typeof message.id === "number" && message.id > this.lastId) this.lastId = message.id;
+    if (typeof message.id === "number" && message.sender === "visitor") this.visitorIds.push(message.id);
+    if (typeof message.id === "number" && message.sender === "agent") this.latestAgentId = message.id;
     return item;
   };
 
@@ -334,34 +348,118 @@
     this.poller = null;
   };
 
-  // Long-polls the conversation's new messages, backing off on network and server errors.
+  // Follows the conversation: its stored events first (a JSON list, page by page), then the
+  // live stream of what comes next (Server-Sent Events read with fetch, since EventSource cannot
+  // send the X-Visitor-Token header), resumed from the last event after every disconnection.
   Widget.prototype.listen = function () {
-    var self = this, conversation = this.conversation, attempt = 0;
+    var self = this, conversation = this.conversation, attempt = 0, cursor = 0, live = false;
     this.stopListening();
     var controller = this.poller = new AbortController();
-    function poll() {
-      if (controller.signal.aborted) return;
-      var history = !self.lastId, wait = history ? 0 : WAIT_SECONDS;
-      request("GET", "/api/public/conversations/" + conversation.id + "/messages?after=" + self.lastId + "&wait=" + wait,
-              undefined, conversation.token, controller.signal).then(function (page) {
+    var path = "/api/public/conversations/" + conversation.id + "/events?after=";
+
+    function history() {
+      return request("GET", path + cursor + "&wait=0", undefined, conversation.token, controller.signal)
+        .then(function (page) {
+          page.items.forEach(function (event) { cursor = event.id; self.handle(event); });
+          return page.next_cursor ? history() : null;
+        });
+    }
+
+    function stream() {
+      return fetch(API + path + cursor, {
+        headers: { "Accept": "text/event-stream", "X-Visitor-Token": conversation.token },
+        signal: controller.signal, credentials: "omit", mode: "cors"
+      }).then(function (response) {
+        if (!response.ok) {
+          throw new ApiError(response.status, null, parseInt(response.headers.get("Retry-After"), 10) || 0);
+        }
         attempt = 0;
         self.showNotice("");
-        self.live = !history;
-        page.items.forEach(function (message) { self.addMessage(message); });
-        self.live = true;
-        poll();
-      }).catch(function (error) {
-        if (controller.signal.aborted) return;
-        if (error instanceof ApiError && error.status === 404) {
-          self.forget();  // the conversation is gone (deleted, or the key rotated away)
-          return;
+        var reader = response.body.getReader(), decoder = new TextDecoder(), buffer = "";
+        function read() {
+          return reader.read().then(function (chunk) {
+            if (chunk.done) return;
+            buffer += decoder.decode(chunk.value, { stream: true });
+            var blocks = buffer.split(/\r?\n\r?\n/);
+            buffer = blocks.pop();
+            blocks.forEach(function (block) {
+              var data = [];
+              block.split(/\r?\n/).forEach(function (line) {
+                if (line.indexOf("data:") === 0) data.push(line.slice(5).replace(/^ /, ""));
+                else if (line.indexOf("id:") === 0) cursor = parseInt(line.slice(3), 10) || cursor;
+              });
+              if (data.length) self.handle(JSON.parse(data.join("\n")));
+            });
+            return read();
+          });
         }
-        if (attempt > 1) self.showNotice("Connection lost. Reconnecting…");
-        var delay = error instanceof ApiError && error.retryAfter ? error.retryAfter * 1000 : backoff(attempt++);
-        sleep(delay).then(poll);
+        return read();
       });
     }
-    poll();
+
+    function run() {
+      if (controller.signal.aborted) return;
+      (live ? stream() : history().then(function () { live = self.live = true; return stream(); }))
+        .then(function () { return sleep(RECONNECT_MS); })  // the server ended the stream
+        .then(run, function (error) {
+          if (controller.signal.aborted) return;
+          if (error instanceof ApiError && error.status === 404) {
+            self.forget();  // the conversation is gone (deleted, or the key rotated away)
+            return;
+          }
+          if (attempt > 1) self.showNotice("Connection lost. Reconnecting…");
+          var delay = error instanceof ApiError && error.retryAfter ? error.retryAfter * 1000 : backoff(attempt++);
+          sleep(delay).then(run);
+        });
+    }
+    this.live = false;
+    run();
+  };
+
+  Widget.prototype.handle = function (event) {
+    if (event.type === "message.created") {
+      this.addMessage(event.data);
+      if (event.data.sender === "agent") {
+        this.typing.hidden = true;
+        this.markSeen();
+      }
+    } else if (event.type === "typing" && event.data.by === "agent") {
+      var typing = this.typing;
+      typing.hidden = false;
+      clearTimeout(this.typingTimer);
+      this.typingTimer = setTimeout(function () { typing.hidden = true; }, TYPING_SHOWN_MS);
+    } else if (event.type === "conversation.seen" && event.data.by === "agent") {
+      this.showSeen(event.data.message_id);
+    }
+  };
+
+  // "Seen" under the visitor's latest message that the team has seen.
+  Widget.prototype.showSeen = function (messageId) {
+    if (this.seenId && this.seenId >= messageId) return;
+    this.seenId = messageId;
+    var seen = this.visitorIds.filter(function (id) { return id <= messageId; }).pop();
+    if (!seen) return;
+    if (!this.seenMark) this.seenMark = element("li", { "class": "seen", text: "Seen" });
+    this.rendered[seen].after(this.seenMark);
+  };
+
+  // Tells the team which of their messages the visitor has seen: the latest, while the panel
+  // is open.
+  Widget.prototype.markSeen = function () {
+    var conversation = this.conversation, latest = this.latestAgentId;
+    if (!conversation || this.panel.hidden || !latest || latest <= (this.seenSent || 0)) return;
+    this.seenSent = latest;
+    request("POST", "/api/public/conversations/" + conversation.id + "/seen", { message_id: latest },
+            conversation.token).catch(function () { /* a seen mark is best effort */ });
+  };
+
+  // Tells the team the visitor is typing, at most every TYPING_EVERY_MS.
+  Widget.prototype.sendTyping = function () {
+    var conversation = this.conversation, now = Date.now();
+    if (!conversation || now - (this.typingSent || 0) < TYPING_EVERY_MS) return;
+    this.typingSent = now;
+    request("POST", "/api/public/conversations/" + conversation.id + "/typing", undefined,
+            conversation.token).catch(function () { /* typing is best effort */ });
   };
 
   Widget.prototype.send = function () {
@@ -488,13 +586,13 @@
     return template.content;
   }
 
-  // Whether it is open now follows the business hours: the config is read again every minute
-  // (from the browser's cache while it is fresh, then revalidated with its ETag).
-  Widget.prototype.refreshHours = function () {
+  // Whether it is open now (business hours) and the team is online: asked at the start and
+  // every minute (the answer may be cached for 15 s).
+  Widget.prototype.refreshStatus = function () {
     var self = this;
-    request("GET", "/api/public/widgets/" + encodeURIComponent(KEY)).then(function (config) {
-      self.offline.textContent = config.offline_message;
-      self.offline.hidden = config.open_now;
+    request("GET", "/api/public/widgets/" + encodeURIComponent(KEY) + "/status").then(function (status) {
+      self.offline.hidden = status.open_now;
+      self.online.hidden = !(status.open_now && status.agents_online);
     }).catch(function () { /* keep what is shown; the next refresh tries again */ });
   };
 
@@ -502,7 +600,8 @@
     fetchConfig(0).then(function (config) {
       if (!config) return;
       var widget = new Widget(config);
-      setInterval(function () { widget.refreshHours(); }, 60000);
+      widget.refreshStatus();
+      setInterval(function () { widget.refreshStatus(); }, 60000);
       window.ChatConnect = {
         open: function () { widget.toggle(true); },
         close: function () { widget.toggle(false); }

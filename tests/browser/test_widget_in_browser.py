@@ -170,6 +170,46 @@ def test_a_visitor_chats_with_the_team_live_and_a_reload_keeps_the_conversation(
     assert seen["errors"] == []
 
 
+def test_typing_and_seen_go_both_ways(owner, context, pages, api):
+    shop = new_client(owner)
+    page, seen = open_customer_page(context, pages, api, shop["public_api_key"])
+    launcher(page).click()
+    send(page, "Is anyone there?")
+    visitor_message = page.locator("[data-chatconnect] >> li.visitor:not(.pending)", has_text="Is anyone")
+    visitor_message.wait_for()
+    conversation = owner.get(f"/api/clients/{shop['id']}/conversations").get_json()["items"][0]
+    url = f"/api/clients/{shop['id']}/conversations/{conversation['id']}"
+    first_id = owner.get(url).get_json()["messages"][0]["id"]
+
+    # The team types: the widget says so, live; the reply replaces the indicator.
+    typing = page.locator("[data-chatconnect] >> .typing")
+    for _ in range(50):  # the widget's stream may still be connecting: typing is not replayed
+        assert owner.post(f"{url}/typing").status_code == 204
+        try:
+            typing.wait_for(state="visible", timeout=400)
+            break
+        except Exception:
+            continue
+    assert typing.inner_text().endswith("is typing…")
+    owner.post(f"{url}/seen", json={"message_id": first_id})
+    page.locator("[data-chatconnect] >> li.seen").wait_for()
+    assert page.locator("[data-chatconnect] >> li.seen").inner_text() == "Seen"
+    reply = owner.post(f"{url}/messages", json={"body": "Yes, here!"}).get_json()
+    page.locator("[data-chatconnect] >> li.agent", has_text="Yes, here!").wait_for()
+    assert not typing.is_visible()
+
+    # The visitor saw the reply (the panel is open), and types back.
+    for _ in range(50):
+        if owner.get(url).get_json()["visitor_last_seen_message_id"] == reply["id"]:
+            break
+        page.wait_for_timeout(100)
+    assert owner.get(url).get_json()["visitor_last_seen_message_id"] == reply["id"]
+    with page.expect_request(lambda request: request.url.endswith("/typing")
+                             and request.method == "POST"):
+        page.get_by_label("Message", exact=True).press_sequentially("Gre")
+    assert seen["errors"] == []
+
+
 @pytest.mark.parametrize("case", ["refused origin", "suspended client", "unknown key"])
 def test_refusals_render_nothing_with_one_warning_and_no_error(owner, context, pages, api, case):
     shop = new_client(owner, allowed_domains=["shop.example"] if case == "refused origin" else [])
@@ -195,19 +235,23 @@ def test_outside_business_hours_the_offline_message_shows_and_messages_are_accep
     page, seen = open_customer_page(context, pages, api, shop["public_api_key"])
     launcher(page).click()
     notice = page.get_by_role("status").filter(has_text="We are closed, leave us a note.")
-    assert notice.is_visible()
+    notice.wait_for()
     send(page, "Call me back tomorrow")
     page.locator("[data-chatconnect] >> li.visitor:not(.pending)", has_text="Call me back").wait_for()
     assert len(owner.get(f"/api/clients/{shop['id']}/conversations").get_json()["items"]) == 1
 
 
-def test_during_business_hours_no_offline_message(owner, context, pages, api):
+def test_during_business_hours_no_offline_message_and_the_team_online(owner, context, pages, api):
     shop = new_client(owner)
     owner.put(f"/api/clients/{shop['id']}/business-hours", json={
         "timezone": "UTC", "schedule": {day: [["00:00", "24:00"]] for day in DAYS}})
-    page, _ = open_customer_page(context, pages, api, shop["public_api_key"])
+    owner.get(f"/api/events?client_id={shop['id']}")  # the team is there
+    page = context.new_page()
+    with page.expect_response(lambda response: response.url.endswith("/status")):
+        page.goto(pages.add(CUSTOMER_PAGE.format(head="", api=api.url(), key=shop["public_api_key"])))
     launcher(page).click()
     assert page.get_by_role("dialog").is_visible()
+    assert page.get_by_text("Online", exact=True).is_visible()
     assert not page.locator("[data-chatconnect] >> .offline").is_visible()
 
 
