@@ -549,3 +549,28 @@ def test_every_log_line_is_json(stack):
         assert lines
         for line in lines:
             assert {"time", "level", "logger", "request_id"} <= set(line)
+
+
+SECURITY_HEADERS = {
+    "Strict-Transport-Security": "max-age=31536000; includeSubDomains",
+    "Referrer-Policy": "no-referrer",
+    "X-Content-Type-Options": "nosniff",
+    "Content-Security-Policy": "default-src 'none'; frame-ancestors 'none'",
+}
+
+
+def test_security_headers_through_nginx(client, stack):
+    client.register()
+    answers = {
+        "app": client.get("/healthz"),
+        "signed in": client.get("/api/auth/me"),
+        "app error": client.get("/nope"),
+        "nginx 413": client.post("/api/auth/login", b"x" * (2 * 1024 * 1024),
+                                 headers={"Content-Type": "application/json"}),
+        "metrics, kept private": client.get("/metrics"),
+    }
+    for name, response in answers.items():
+        for header, value in SECURITY_HEADERS.items():
+            assert response.headers.get_all(header) == [value], (name, header)
+    assert answers["signed in"].headers["Cache-Control"] == "no-store"
+    assert_error(answers["metrics, kept private"], 404, "not_found")
