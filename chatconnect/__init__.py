@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from . import auth, db, errors, logs, security
+from . import auth, db, errors, logs, metrics, security
 from .config import ConfigError, load_settings
 from .validation import IdConverter
 from .views import auth as auth_views
@@ -36,6 +36,7 @@ def create_app(config: Mapping[str, str] | None = None) -> Flask:
     errors.init_app(app)
     security.init_app(app)
     db.init_app(app)
+    metrics.init_app(app)
     auth.init_app(app)
     app.register_blueprint(ops.bp)
     app.register_blueprint(auth_views.bp)

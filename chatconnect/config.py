@@ -26,6 +26,17 @@ def _rate(environ, name, default):
     return int(match[1]), int(match[2])
 
 
+def _boolean(environ, name, default):
+    raw = environ.get(name, "").strip().lower()
+    if not raw:
+        return default
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    if raw in ("0", "false", "no", "off"):
+        return False
+    raise ConfigError(f"{name} must be true or false, got {raw!r}")
+
+
 def _origins(environ, name):
     origins = [o.strip().rstrip("/") for o in environ.get(name, "").split(",") if o.strip()]
     for origin in origins:
@@ -74,4 +85,6 @@ def load_settings(environ: Mapping[str, str]) -> dict:
         "CONVERSATION_LIMIT_PER_IP": _rate(environ, "CONVERSATION_LIMIT_PER_IP", "10/3600"),
         "VISITOR_MESSAGE_LIMIT_PER_IP": _rate(environ, "VISITOR_MESSAGE_LIMIT_PER_IP", "60/60"),
         "LOG_LEVEL": environ.get("LOG_LEVEL", "INFO").strip().upper() or "INFO",
+        # Caches and metrics
+        "METRICS_ENABLED": _boolean(environ, "METRICS_ENABLED", False),
     }
