@@ -189,7 +189,6 @@ class Stack:
             "DB_POOL_MAX_SIZE": "4",
             "DB_POOL_TIMEOUT": "1",
             "GUNICORN_WORKERS": str(WORKERS),
-            "GUNICORN_THREADS": "8",
             "METRICS_ENABLED": "true",
         })
         self.socket.unlink(missing_ok=True)
