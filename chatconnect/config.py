@@ -86,5 +86,7 @@ def load_settings(environ: Mapping[str, str]) -> dict:
         "VISITOR_MESSAGE_LIMIT_PER_IP": _rate(environ, "VISITOR_MESSAGE_LIMIT_PER_IP", "60/60"),
         "LOG_LEVEL": environ.get("LOG_LEVEL", "INFO").strip().upper() or "INFO",
         # Caches and metrics
+        "WIDGET_CACHE_SIZE": _integer(environ, "WIDGET_CACHE_SIZE", 10000),
+        "SESSION_CACHE_SIZE": _integer(environ, "SESSION_CACHE_SIZE", 10000),
         "METRICS_ENABLED": _boolean(environ, "METRICS_ENABLED", False),
     }

@@ -22,13 +22,18 @@ import psycopg
 from flask import current_app
 from psycopg import sql
 
+from .. import metrics
+
 EXTENSION = "realtime_hub"
 # Every channel carries a JSON object; KEYS names the fields a subscriber may match on.
 KEYS = {
     "chatconnect_events": ("conversation_id", "owner_id"),
     "chatconnect_typing": ("conversation_id", "owner_id"),
 }
-CHANNELS = tuple(KEYS)
+# Channels whose payloads are plain text, read only by callbacks: cache invalidation
+# (chatconnect/caches.py).
+CALLBACK_CHANNELS = ("chatconnect_widget_config", "chatconnect_sessions")
+CHANNELS = (*KEYS, *CALLBACK_CHANNELS)
 # How often the thread looks up from the socket to see whether it was asked to stop.
 STOP_CHECK_SECONDS = 2.0
 FIRST_RETRY_SECONDS = 0.2
@@ -112,6 +117,8 @@ class Hub:
     def _deliver(self, channel: str, payload_text: str) -> None:
         for callback in self._callbacks.get(channel, ()):
             callback(payload_text)
+        if channel not in KEYS:
+            return
         try:
             payload = json.loads(payload_text)
         except ValueError:
@@ -178,7 +185,8 @@ def wait_for_rows(fetch, seconds: float, channel: str, **match) -> list:
     is held while asleep."""
     deadline = time.monotonic() + seconds
     # Subscribed before looking, so a change committed after the look still wakes us.
-    with get_hub().subscribe(channel, **match) as subscription:
+    with get_hub().subscribe(channel, **match) as subscription, \
+            metrics.open_connection("long_poll"):
         while True:
             subscription.event.clear()
             rows = fetch()

@@ -4,7 +4,7 @@ from psycopg.types.json import Json
 
 # expire is `timestamp without time zone` in UTC (the original table's type).
 SELECT_LIVE_SESSION = """
-SELECT s.id, s.sess, s.last_seen_at, u.id AS user_id, u.username, u.created_at
+SELECT s.id, s.sess, s.last_seen_at, s.expire, u.id AS user_id, u.username, u.created_at
 FROM session s JOIN users u ON u.id = s.user_id
 WHERE s.sid = %(sid_hash)s AND s.expire > (now() AT TIME ZONE 'UTC')"""
 
