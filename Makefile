@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 
-.PHONY: install run test bench clean
+.PHONY: install run test bench bench-caches clean
 
 install: $(INSTALLED)
 
@@ -31,6 +31,11 @@ bench: $(INSTALLED)
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null 2>&1 || \
 		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; }; }
 	$(PY) bench/run.py $(BENCH_ARGS)
+	$(MAKE) --no-print-directory bench-caches
+
+# How long a change takes to reach another worker's caches (the notification latency).
+bench-caches: $(INSTALLED)
+	$(PY) bench/caches.py
 
 clean:
 	rm -rf $(VENV) *.egg-info

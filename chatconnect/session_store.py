@@ -146,8 +146,10 @@ def cookie_name(app) -> str:
 
 class PostgresSessionInterface(SessionInterface):
     def open_session(self, app, request):
+        if not _uses_cookie(request):  # before parsing cookies: the widget route is hot
+            return ServerSession()
         sid = request.cookies.get(cookie_name(app))
-        if not sid or not _uses_cookie(request):
+        if not sid:
             return ServerSession()
         try:
             row = _live_session(app, hash_secret(sid))

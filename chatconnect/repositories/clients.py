@@ -12,25 +12,28 @@ FROM clients
 WHERE id = %(id)s AND user_id = %(owner_id)s"""
 
 # A page as one row: the items as a JSON array built by PostgreSQL (the fields and format of
-# client_json in views/clients.py), whether more follow, and the sort key of the last item.
-# Keyset pagination, oldest first, fetched with LIMIT limit + 1; served by
-# clients_user_id_created_at_id_idx.
+# client_json in views/clients.py), the sort key of the last item, and whether more follow.
+# Keyset pagination, oldest first; served by clients_user_id_created_at_id_idx. (A window
+# function over limit + 1 rows cost more than the index probe for `more`.)
 PAGE_JSON_FOR_OWNER = """
-SELECT coalesce(json_agg(json_build_object(
-           'id', id, 'name', name, 'public_api_key', public_api_key,
-           'allowed_domains', allowed_domains, 'status', status,
-           'created_at', replace(to_char(created_at, 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-                                 '.000000Z', 'Z'))
-         ORDER BY n) FILTER (WHERE n <= %(limit)s), '[]')::text AS items,
-       count(*) > %(limit)s AS more,
-       max(created_at) FILTER (WHERE n = %(limit)s) AS last_created_at,
-       max(id) FILTER (WHERE n = %(limit)s) AS last_id
-FROM (SELECT id, name, public_api_key, allowed_domains, status, created_at,
-             row_number() OVER (ORDER BY created_at, id) AS n
-      FROM clients
-      WHERE user_id = %(owner_id)s AND {after}
-      ORDER BY created_at, id
-      LIMIT %(limit)s + 1) page"""
+WITH page AS MATERIALIZED (
+    SELECT id, name, public_api_key, allowed_domains, status, created_at
+    FROM clients
+    WHERE user_id = %(owner_id)s AND {after}
+    ORDER BY created_at, id
+    LIMIT %(limit)s),
+last AS (SELECT created_at, id FROM page ORDER BY created_at DESC, id DESC LIMIT 1)
+SELECT (SELECT coalesce(json_agg(json_build_object(
+            'id', id, 'name', name, 'public_api_key', public_api_key,
+            'allowed_domains', allowed_domains, 'status', status,
+            'created_at', replace(to_char(created_at, 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+                                  '.000000Z', 'Z'))
+          ORDER BY created_at, id), '[]')::text FROM page) AS items,
+       last.created_at AS last_created_at, last.id AS last_id,
+       EXISTS (SELECT FROM clients c
+               WHERE c.user_id = %(owner_id)s
+                 AND (c.created_at, c.id) > (last.created_at, last.id)) AS more
+FROM (VALUES (1)) AS one LEFT JOIN last ON true"""
 FIRST_PAGE_JSON_FOR_OWNER = PAGE_JSON_FOR_OWNER.format(after="true")
 PAGE_JSON_AFTER_FOR_OWNER = PAGE_JSON_FOR_OWNER.format(
     after="(created_at, id) > (%(after_created_at)s, %(after_id)s)")
@@ -90,7 +93,7 @@ class ClientRepository:
 
     def page_json_for_owner(self, owner_id: str, limit: int, after=None):
         """One row: `items` (the page as JSON text), `more`, and `last_created_at` and
-        `last_id`, the sort key of the page's last item when `more`."""
+        `last_id`, the sort key of the page's last item."""
         if after is None:
             return self.conn.execute(FIRST_PAGE_JSON_FOR_OWNER,
                                      {"owner_id": owner_id, "limit": limit}).fetchone()
