@@ -55,15 +55,15 @@ def revocations(writer, reader, conn, samples: int) -> list[float]:
     response = client.post("/api/auth/register", json={"username": "latency",
                                                        "password": PASSWORD})
     assert response.status_code == 201, response.get_json()
-    [user_id] = conn.execute("SELECT user_id FROM session").fetchone()
+    [user_id, sess] = conn.execute("SELECT user_id, sess::text FROM session").fetchone()
     latencies = []
     browser = reader.test_client()
     cache = session_cache(reader)
     for _ in range(samples):
         sid = secrets.token_urlsafe(32)
         conn.execute("INSERT INTO session (sid, sess, expire, user_id) VALUES"
-                     " (%s, '{}', now() AT TIME ZONE 'UTC' + interval '1 hour', %s)",
-                     (hash_secret(sid), user_id))
+                     " (%s, %s, now() AT TIME ZONE 'UTC' + interval '1 hour', %s)",
+                     (hash_secret(sid), sess, user_id))
         browser.set_cookie(COOKIE_NAME, sid)
         until(lambda: browser.get("/api/auth/me").status_code == 200
               and hash_secret(sid) in cache, "the session to be cached")
@@ -103,17 +103,20 @@ def main() -> int:
     with bench_database(work_dir) as (url, _):
         migrate.upgrade(url)
         writer, reader = app(url), app(url)
-        for worker in (writer, reader):
-            session_cache(worker), widget_config.cache(worker)
-        until(lambda: session_cache(reader).live, "the listener")
-        with psycopg.connect(url, autocommit=True) as conn:
-            print("revocation (DELETE FROM session) to the other worker: "
-                  + percentiles(revocations(writer, reader, conn, args.samples)), flush=True)
-            print("widget change (UPDATE client_widgets) to the other worker: "
-                  + percentiles(widget_changes(writer, reader, conn, args.samples)), flush=True)
-        for worker in (writer, reader):
-            worker.extensions["realtime_hub"].stop()
-            worker.extensions["db_pool"].close()
+        try:
+            for worker in (writer, reader):
+                session_cache(worker), widget_config.cache(worker)
+            until(lambda: session_cache(reader).live, "the listener")
+            with psycopg.connect(url, autocommit=True) as conn:
+                print("revocation (DELETE FROM session) to the other worker: "
+                      + percentiles(revocations(writer, reader, conn, args.samples)), flush=True)
+                print("widget change (UPDATE client_widgets) to the other worker: "
+                      + percentiles(widget_changes(writer, reader, conn, args.samples)),
+                      flush=True)
+        finally:
+            for worker in (writer, reader):
+                worker.extensions["realtime_hub"].stop()
+                worker.extensions["db_pool"].close()
     shutil.rmtree(work_dir, ignore_errors=True)
     return 0
 
