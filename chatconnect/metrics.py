@@ -60,6 +60,7 @@ CACHE_LOOKUPS = Counter("chatconnect_cache_lookups",
 
 bp = Blueprint("metrics", __name__)
 _children: dict = {}  # labelled series, looked up once: .labels() is dearer than a dict
+_enabled = False  # whether any app of this process has METRICS_ENABLED
 
 
 def _child(metric, *labels):
@@ -82,7 +83,8 @@ def open_connection(kind: str):
 
 
 def count_cache_lookup(cache: str, result: str) -> None:
-    _child(CACHE_LOOKUPS, cache, result).inc()
+    if _enabled:  # on the hottest path: nothing to write when nobody reads it
+        _child(CACHE_LOOKUPS, cache, result).inc()
 
 
 class CacheHitRatio:
@@ -174,6 +176,8 @@ def init_app(app) -> None:
     app.register_blueprint(bp)
     if not app.config["METRICS_ENABLED"]:
         return
+    global _enabled
+    _enabled = True
     app.wsgi_app = _stamp_arrival(app.wsgi_app)
     app.after_request(_record)
     WORKERS.set(1)
