@@ -398,8 +398,11 @@ def test_request_id_is_taken_from_the_client_or_made_and_logged(client, stack, s
         assert request_id == supplied
     else:
         assert re.fullmatch(r"[0-9a-f]{32}", request_id)
-    wait_until(lambda: any(line["request_id"] == request_id
-                           for line in stack.log_lines("gunicorn.out")), "the access log line")
+    # Both servers write their access log line after sending the answer: the client may read
+    # the answer before either line is there, so each is waited for.
+    for log in ("gunicorn.out", "nginx.access.log"):
+        wait_until(lambda: any(line["request_id"] == request_id
+                               for line in stack.log_lines(log)), f"the line in {log}")
     nginx_lines = [line for line in stack.log_lines("nginx.access.log")
                    if line["request_id"] == request_id]
     assert [line["status"] for line in nginx_lines] == [404]
