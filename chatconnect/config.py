@@ -26,15 +26,13 @@ def _rate(environ, name, default):
     return int(match[1]), int(match[2])
 
 
-def _boolean(environ, name, default):
+def _boolean(environ, name, default=False):
     raw = environ.get(name, "").strip().lower()
     if not raw:
         return default
-    if raw in ("1", "true", "yes", "on"):
-        return True
-    if raw in ("0", "false", "no", "off"):
-        return False
-    raise ConfigError(f"{name} must be true or false, got {raw!r}")
+    if raw not in ("true", "false", "1", "0", "yes", "no"):
+        raise ConfigError(f"{name} must be true or false, got {raw!r}")
+    return raw in ("true", "1", "yes")
 
 
 def _origins(environ, name):
@@ -84,6 +82,7 @@ def load_settings(environ: Mapping[str, str]) -> dict:
         "LOGIN_LIMIT_PER_IP": _rate(environ, "LOGIN_LIMIT_PER_IP", "30/900"),
         "CONVERSATION_LIMIT_PER_IP": _rate(environ, "CONVERSATION_LIMIT_PER_IP", "10/3600"),
         "VISITOR_MESSAGE_LIMIT_PER_IP": _rate(environ, "VISITOR_MESSAGE_LIMIT_PER_IP", "60/60"),
+        "WEBHOOK_ALLOW_PRIVATE_NETWORKS": _boolean(environ, "WEBHOOK_ALLOW_PRIVATE_NETWORKS"),
         "LOG_LEVEL": environ.get("LOG_LEVEL", "INFO").strip().upper() or "INFO",
         # Caches and metrics
         "WIDGET_CACHE_SIZE": _integer(environ, "WIDGET_CACHE_SIZE", 10000),
