@@ -10,6 +10,9 @@ from flask.cli import AppGroup, FlaskGroup
 from . import migrate, passwords
 from .db import transaction
 from .errors import ApiError
+from .chat import TYPING_KEY_PREFIX
+from .repositories.events import EventRepository
+from .repositories.rate_limits import RateLimitRepository
 from .repositories.sessions import SessionRepository
 from .repositories.users import UserRepository
 from .repositories.webhook_deliveries import WebhookDeliveryRepository
@@ -20,6 +23,7 @@ from .webhooks.worker import Worker
 db_cli = AppGroup("db", help="Database schema.")
 sessions_cli = AppGroup("sessions", help="Sign-in sessions.")
 users_cli = AppGroup("users", help="User accounts.")
+events_cli = AppGroup("events", help="The stored event feed.")
 webhooks_cli = AppGroup("webhooks", help="Webhook deliveries.")
 
 
@@ -42,6 +46,18 @@ def sessions_purge():
     with transaction() as conn:
         deleted = SessionRepository(conn).purge_expired()
     click.echo(f"deleted {deleted} expired session{'' if deleted == 1 else 's'}")
+
+
+@events_cli.command("purge")
+def events_purge():
+    """Delete events older than EVENTS_RETENTION_DAYS (and the typing throttle's old
+    counters)."""
+    days = current_app.config["EVENTS_RETENTION_DAYS"]
+    with transaction() as conn:
+        deleted = EventRepository(conn).delete_older_than(days * 86400)
+        RateLimitRepository(conn).delete_stale(TYPING_KEY_PREFIX, 3600)
+    click.echo(f"deleted {deleted} event{'' if deleted == 1 else 's'} older than "
+               f"{days} day{'' if days == 1 else 's'}")
 
 
 @users_cli.command("create")
@@ -100,6 +116,7 @@ def init_app(app) -> None:
     app.cli.add_command(db_cli)
     app.cli.add_command(sessions_cli)
     app.cli.add_command(users_cli)
+    app.cli.add_command(events_cli)
     app.cli.add_command(webhooks_cli)
     app.cli.add_command(worker_command)
 
