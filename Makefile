@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 
-.PHONY: install run test bench bench-realtime bench-webhooks bench-register-flood bench-tools bench-knowledge-base clean
+.PHONY: install run test bench bench-realtime bench-webhooks bench-register-flood bench-caches bench-tools bench-knowledge-base clean
 
 install: $(INSTALLED)
 
@@ -31,6 +31,7 @@ bench: bench-tools
 	$(MAKE) bench-webhooks
 	$(MAKE) bench-register-flood
 	$(PY) bench/knowledge_base.py
+	$(MAKE) --no-print-directory bench-caches
 
 bench-realtime: bench-tools
 	$(PY) bench/realtime.py $(BENCH_ARGS)
@@ -49,6 +50,10 @@ bench-webhooks: $(INSTALLED)
 
 bench-register-flood: $(INSTALLED)
 	$(PY) bench/register_flood.py $(FLOOD_ARGS)
+
+# How long a change takes to reach another worker's caches (the notification latency).
+bench-caches: $(INSTALLED)
+	$(PY) bench/caches.py
 
 clean:
 	rm -rf $(VENV) *.egg-info

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from . import auth, db, errors, logs, passwords
+from . import auth, db, errors, logs, metrics, passwords, security
 from .body_limit import ChunkedBodyLimit
 from .config import ConfigError, load_settings
 from .validation import IdConverter
@@ -37,7 +37,9 @@ def create_app(config: Mapping[str, str] | None = None) -> Flask:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
 
     errors.init_app(app)
+    security.init_app(app)
     db.init_app(app)
+    metrics.init_app(app)
     auth.init_app(app)
     passwords.init_app(app)
     app.register_blueprint(ops.bp)

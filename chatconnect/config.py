@@ -100,4 +100,8 @@ def load_settings(environ: Mapping[str, str]) -> dict:
         "WEBHOOK_ALLOW_PRIVATE_NETWORKS": _boolean(environ, "WEBHOOK_ALLOW_PRIVATE_NETWORKS"),
         "ARTICLE_SEARCH_LIMIT_PER_IP": _rate(environ, "ARTICLE_SEARCH_LIMIT_PER_IP", "120/60"),
         "LOG_LEVEL": environ.get("LOG_LEVEL", "INFO").strip().upper() or "INFO",
+        # Caches and metrics
+        "WIDGET_CACHE_SIZE": _integer(environ, "WIDGET_CACHE_SIZE", 10000),
+        "SESSION_CACHE_SIZE": _integer(environ, "SESSION_CACHE_SIZE", 10000),
+        "METRICS_ENABLED": _boolean(environ, "METRICS_ENABLED", False),
     }

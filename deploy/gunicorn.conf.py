@@ -15,6 +15,8 @@ monkey.patch_all()
 import json  # noqa: E402
 import logging  # noqa: E402
 import os  # noqa: E402
+import shutil  # noqa: E402
+import tempfile  # noqa: E402
 import time  # noqa: E402
 from datetime import UTC, datetime  # noqa: E402
 
@@ -127,3 +129,29 @@ class JsonLogger(glogging.Logger):
 
 
 logger_class = JsonLogger
+
+# Metrics (METRICS_ENABLED): prometheus_client's multiprocess mode. Each worker writes its values
+# to files in PROMETHEUS_MULTIPROC_DIR and a scrape adds them up; the variable must be set before
+# a worker imports prometheus_client, so the master sets it before forking any. Unless it names
+# a directory already, the server makes one of its own and removes it when it stops.
+def on_starting(server):
+    directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if not directory:
+        directory = tempfile.mkdtemp(prefix="chatconnect-metrics-")
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = directory
+        os.environ["CHATCONNECT_OWN_METRICS_DIR"] = directory
+    # Values of an earlier run of the server are not this run's.
+    for name in os.listdir(directory):
+        if name.endswith(".db"):
+            os.remove(os.path.join(directory, name))
+
+
+def child_exit(server, worker):
+    # A worker's gauges (pool, listener, open long-polls) leave with it; its counts stay.
+    from prometheus_client import multiprocess
+    multiprocess.mark_process_dead(worker.pid)
+
+
+def on_exit(server):
+    if os.environ.get("CHATCONNECT_OWN_METRICS_DIR"):
+        shutil.rmtree(os.environ["CHATCONNECT_OWN_METRICS_DIR"], ignore_errors=True)

@@ -165,6 +165,7 @@ def change_password():
         if session.sid:
             session_store.start(conn, session, user_id, new_version,
                                 request.user_agent.string or None, current_app.config)
+    session_store.forget_sessions(user_id)
     return "", 204
 
 
@@ -179,12 +180,14 @@ def list_sessions():
 @bp.delete("/sessions/<id:session_id>")
 @login_required
 def delete_session(session_id):
+    user_id = current_user.id
     with transaction() as conn:
-        if not SessionRepository(conn).delete_for_user(session_id, current_user.id):
+        if not SessionRepository(conn).delete_for_user(session_id, user_id):
             raise not_found("session")
         if session_id == session.public_id:
             session_store.end(conn, session)
             logout_user()
+    session_store.forget_sessions(user_id)
     return "", 204
 
 
