@@ -1,21 +1,43 @@
-"""Command line: `flask --app chatconnect …` or the `chatconnect` console script."""
+"""Command line: the `chatconnect` console script (`make cli ARGS=…`), or `flask --app chatconnect …`.
+
+Without DATABASE_URL, the console script uses the database of `make run` in instance/postgres,
+in development mode, starting its cluster for the command when it is not running."""
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
 
 import click
 import psycopg
+from dotenv import find_dotenv, load_dotenv
 from flask import current_app
-from flask.cli import AppGroup, FlaskGroup
+from flask.cli import AppGroup, ScriptInfo
+from psycopg_pool import PoolTimeout
 
-from . import migrate, passwords
-from .db import transaction
+from . import localdb, migrate, passwords
+from .db import error_line, transaction
 from .errors import ApiError
 from .repositories.sessions import SessionRepository
 from .repositories.users import UserRepository
 from .validation import parse_fields
 from .views.auth import PASSWORD, USERNAME
 
-db_cli = AppGroup("db", help="Database schema.")
-sessions_cli = AppGroup("sessions", help="Sign-in sessions.")
-users_cli = AppGroup("users", help="User accounts.")
+
+class Commands(AppGroup):
+    """A group whose commands end with one line, not a traceback, when the database is away."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except (psycopg.OperationalError, PoolTimeout) as error:
+            raise click.ClickException(f"cannot reach the database: {error_line(error)}") from None
+
+
+db_cli = Commands("db", help="Database schema.")
+sessions_cli = Commands("sessions", help="Sign-in sessions.")
+users_cli = Commands("users", help="User accounts.")
 
 
 @db_cli.command("upgrade")
@@ -24,11 +46,29 @@ def db_upgrade():
     try:
         applied = migrate.upgrade(current_app.config["DATABASE_URL"])
     except psycopg.OperationalError as error:
-        raise click.ClickException(f"cannot reach the database: {error}".strip()) from None
+        raise click.ClickException(f"cannot reach the database: {error_line(error)}") from None
     except psycopg.Error as error:
         # e.g. usernames of the original application that differ only by case
-        raise click.ClickException(f"the upgrade stopped: {error}".strip()) from None
+        raise click.ClickException(f"the upgrade stopped: {error_line(error)}") from None
     click.echo("applied: " + ", ".join(applied) if applied else "schema is up to date")
+
+
+@db_cli.command("shell")
+def db_shell():
+    """Open psql on the database."""
+    psql = shutil.which("psql")
+    if psql is None:
+        bundled = localdb.find_bindir() / "psql"
+        if not bundled.is_file():
+            raise click.ClickException("psql was not found; install it (apt-get install postgresql-client)")
+        psql = str(bundled)
+    # Ctrl-C belongs to psql (it cancels the running query), not to this process.
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        returncode = subprocess.run([psql, current_app.config["DATABASE_URL"]], check=False).returncode
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    sys.exit(returncode)
 
 
 @sessions_cli.command("purge")
@@ -65,6 +105,58 @@ def init_app(app) -> None:
     app.cli.add_command(users_cli)
 
 
+class LocalDatabase:
+    """The app for the console script; without DATABASE_URL, on the `make run` database."""
+
+    def __init__(self):
+        self.started = None
+        self.app = None
+
+    def create_app(self):
+        from . import create_app
+        if os.environ.get("DATABASE_URL", "").strip():
+            _check_reachable(os.environ["DATABASE_URL"])
+        else:
+            if not (localdb.DEVELOPMENT_DATA_DIR.exists() or os.path.exists("wsgi.py")):
+                raise click.ClickException(
+                    "DATABASE_URL is not set, and this is not the project directory, whose "
+                    f"{localdb.DEVELOPMENT_DATA_DIR} the command would use otherwise")
+            say = lambda line: click.echo(line, err=True)  # noqa: E731
+            try:
+                os.environ["DATABASE_URL"], self.started = localdb.development_database(say)
+            except localdb.LocalClusterError as error:
+                raise click.ClickException(f"{error} (the local database is the one of `make run`)") from None
+            if not os.environ.get("CHATCONNECT_ENV", "").strip():
+                os.environ["CHATCONNECT_ENV"] = "development"
+            migrate.upgrade(os.environ["DATABASE_URL"])
+        self.app = create_app()
+        return self.app
+
+    def stop(self):
+        if self.started is None:
+            return
+        if self.app is not None:
+            self.app.extensions["db_pool"].close()
+        if localdb.in_use_by_others(self.started):
+            click.echo(f"Leaving PostgreSQL in {localdb.DEVELOPMENT_DATA_DIR} running: it is in use", err=True)
+        else:
+            click.echo(f"Stopping PostgreSQL in {localdb.DEVELOPMENT_DATA_DIR}", err=True)
+            self.started.stop()
+
+
+def _check_reachable(database_url: str) -> None:
+    try:
+        psycopg.connect(database_url, connect_timeout=5).close()
+    except psycopg.OperationalError as error:
+        raise click.ClickException(f"cannot reach the database: {error_line(error)}") from None
+
+
 def main():
-    from . import create_app
-    FlaskGroup(create_app=create_app, help="ChatConnect administration.")()
+    load_dotenv(find_dotenv(usecwd=True))
+    group = click.Group("chatconnect", help="ChatConnect administration.",
+                        commands=[db_cli, sessions_cli, users_cli])
+    database = LocalDatabase()
+    try:
+        group.main(prog_name="chatconnect", obj=ScriptInfo(create_app=database.create_app))
+    finally:
+        database.stop()

@@ -4,6 +4,9 @@ import re
 from collections.abc import Mapping
 
 
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+
+
 class ConfigError(Exception):
     """A missing or malformed setting; the message names the variable."""
 
@@ -33,6 +36,13 @@ def _origins(environ, name):
             raise ConfigError(f"{name} must be a comma-separated list of origins like "
                               f"https://dashboard.example.com, got {origin!r}")
     return origins
+
+
+def _log_level(environ):
+    raw = environ.get("LOG_LEVEL", "").strip()
+    if raw and raw.upper() not in LOG_LEVELS:
+        raise ConfigError(f"LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}, got {raw!r}")
+    return raw.upper() or "INFO"
 
 
 def load_settings(environ: Mapping[str, str]) -> dict:
@@ -73,5 +83,5 @@ def load_settings(environ: Mapping[str, str]) -> dict:
         "LOGIN_LIMIT_PER_IP": _rate(environ, "LOGIN_LIMIT_PER_IP", "30/900"),
         "CONVERSATION_LIMIT_PER_IP": _rate(environ, "CONVERSATION_LIMIT_PER_IP", "10/3600"),
         "VISITOR_MESSAGE_LIMIT_PER_IP": _rate(environ, "VISITOR_MESSAGE_LIMIT_PER_IP", "60/60"),
-        "LOG_LEVEL": environ.get("LOG_LEVEL", "INFO").strip().upper() or "INFO",
+        "LOG_LEVEL": _log_level(environ),
     }

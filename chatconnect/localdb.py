@@ -102,10 +102,12 @@ class LocalCluster:
             # pg_ctl hands -o to /bin/sh, hence the quoting.
             self._run([bindir / "pg_ctl", "start", "-w", "-t", "60", "-D", self.data_dir, "-l", log,
                        "-o", shlex.join(options)])
-        except LocalClusterError:
+        except LocalClusterError as error:
             if self.is_running():  # another process started it at the same moment
                 return False
             tail = log.read_text(errors="replace").splitlines()[-15:] if log.exists() else []
+            if not tail:
+                raise LocalClusterError(f"PostgreSQL did not start: {error}") from None
             raise LocalClusterError(f"PostgreSQL did not start; {log}:\n" + "\n".join(tail)) from None
         return True
 
@@ -216,3 +218,31 @@ class LocalCluster:
             raise LocalClusterError(f"{Path(command[0]).name} failed ({result.returncode}): "
                                     f"{result.stderr.strip() or result.stdout.strip()}")
 
+
+
+# The cluster of `make run` and of the command line when DATABASE_URL is not set.
+DEVELOPMENT_DATA_DIR = Path("instance/postgres")
+DEVELOPMENT_DATABASE = "chatconnect"
+COUNT_OTHER_CLIENTS = """
+SELECT count(*) FROM pg_stat_activity
+WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()"""
+
+
+def development_database(say) -> tuple[str, "LocalCluster | None"]:
+    """The URL of the `make run` database, its cluster started if it was not running; the
+    cluster is returned when this call started it (the caller stops it), else None."""
+    local = LocalCluster(DEVELOPMENT_DATA_DIR)
+    started = None
+    if local.is_running():
+        say(f"Using the PostgreSQL server already running in {DEVELOPMENT_DATA_DIR}")
+    else:
+        say(f"Starting PostgreSQL in {DEVELOPMENT_DATA_DIR} (unix socket only)")
+        if local.start():
+            started = local
+    return local.create_database(DEVELOPMENT_DATABASE), started
+
+
+def in_use_by_others(cluster: LocalCluster) -> bool:
+    """Whether processes other than the caller are connected (a `make run` started meanwhile)."""
+    with psycopg.connect(cluster.url(), autocommit=True) as conn:
+        return conn.execute(COUNT_OTHER_CLIENTS).fetchone()[0] > 0

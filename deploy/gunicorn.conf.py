@@ -8,6 +8,8 @@ workers forked after a reload (SIGHUP) would inherit the old code instead of loa
 import json
 import logging
 import os
+import queue
+import signal
 import time
 from datetime import UTC, datetime
 
@@ -119,3 +121,32 @@ class JsonLogger(glogging.Logger):
 
 
 logger_class = JsonLogger
+
+
+# A worker is forked with the master's signal handlers, which only queue a signal for the
+# master's loop. A stop signal that reached a worker before it installed its own handlers was
+# lost: the worker served on and the master SIGKILLed it after graceful_timeout ("Perhaps out of
+# memory?"), e.g. on a Ctrl-C or a stop right after a worker (re)started. Such signals are
+# held until the worker's handlers are in place, and those caught by the master's handlers
+# in this process are sent again.
+STOP_SIGNALS = {signal.SIGINT, signal.SIGQUIT, signal.SIGTERM}
+
+
+def post_fork(server, worker):
+    signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+    queued = server.SIG_QUEUE
+    pending = []
+    if isinstance(queued, list):  # gunicorn < 24
+        pending, queued[:] = list(queued), []
+    else:
+        while True:
+            try:
+                pending.append(queued.get_nowait())
+            except queue.Empty:
+                break
+    for signum in STOP_SIGNALS.intersection(pending):
+        os.kill(os.getpid(), signum)  # pending until post_worker_init unblocks it
+
+
+def post_worker_init(worker):
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
