@@ -143,10 +143,15 @@ def parse_args():
 
 
 def gunicorn_capacity(config: Path) -> tuple[int, int]:
-    """Workers and threads the config asks for, in this environment."""
-    namespace = {"__file__": str(config), "__name__": "gunicorn_config"}
-    exec(compile(config.read_text(), str(config), "exec"), namespace)
-    return int(namespace.get("workers", 1)), int(namespace.get("threads", 1))
+    """Workers, and requests each serves at once, that the config asks for in this environment.
+
+    Read in another process: the config monkey-patches the one that loads it."""
+    script = ("import runpy, sys; c = runpy.run_path(sys.argv[1]); "
+              "threads = c.get('worker_connections') if c.get('worker_class') == 'gevent' "
+              "else c.get('threads', 1); print(c.get('workers', 1), threads)")
+    output = subprocess.run([sys.executable, "-c", script, str(config)], check=True,
+                            capture_output=True, text=True).stdout.split()
+    return int(output[0]), int(output[1])
 
 
 @contextmanager

@@ -11,8 +11,9 @@ from .db import transaction
 from .errors import ApiError
 from .repositories.api_tokens import ApiTokenRepository
 from .repositories.users import user_from_row
-from .session_store import (PUBLIC_PREFIX, TOUCH_INTERVAL, PostgresSessionInterface, hash_secret,
+from .session_store import (PUBLIC_PREFIX, TOUCH_INTERVAL, PostgresSessionInterface,
                             is_bearer_request, raise_load_error)
+from .tokens import hash_secret
 
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 TOKEN_PATTERN = re.compile(r"cc_pat_[A-Za-z0-9_-]{43}")

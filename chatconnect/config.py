@@ -63,8 +63,8 @@ def load_settings(environ: Mapping[str, str]) -> dict:
             raise ConfigError("SECRET_KEY is not set (required outside development)")
         secret_key = "development-only-secret"
 
-    pool_min = _integer(environ, "DB_POOL_MIN_SIZE", 2, minimum=1)
-    pool_max = _integer(environ, "DB_POOL_MAX_SIZE", 10, minimum=1)
+    pool_min = _integer(environ, "DB_POOL_MIN_SIZE", 4, minimum=1)
+    pool_max = _integer(environ, "DB_POOL_MAX_SIZE", 20, minimum=1)
     if pool_max < pool_min:
         raise ConfigError("DB_POOL_MAX_SIZE must be >= DB_POOL_MIN_SIZE")
 

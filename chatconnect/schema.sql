@@ -83,7 +83,9 @@ CREATE TABLE IF NOT EXISTS conversations (
     visitor_token_hash text NOT NULL,
     tags text[] NOT NULL DEFAULT '{}',
     created_at timestamptz NOT NULL DEFAULT now(),
-    last_message_at timestamptz NOT NULL DEFAULT now()
+    last_message_at timestamptz NOT NULL DEFAULT now(),
+    visitor_last_seen_message_id bigint,
+    agent_last_seen_message_id bigint
 );
 CREATE INDEX IF NOT EXISTS conversations_client_activity_idx
     ON conversations (client_id, last_message_at DESC, id DESC);
@@ -100,12 +102,47 @@ CREATE TABLE IF NOT EXISTS messages (
 );
 CREATE INDEX IF NOT EXISTS messages_conversation_id_idx ON messages (conversation_id, id);
 
--- Every new message wakes the long-polls waiting on its conversation, in every process.
-CREATE OR REPLACE FUNCTION notify_new_message() RETURNS trigger LANGUAGE plpgsql AS $$
+-- Replaced by the events table's notification.
+DROP TRIGGER IF EXISTS messages_notify ON messages;
+DROP FUNCTION IF EXISTS notify_new_message();
+
+-- Real-time: every change, as the durable, ordered feed that event streams and webhooks read.
+-- Ids become visible in increasing order: events_order takes a lock held until the inserting
+-- transaction ends, then draws the id, so an id is drawn only once every smaller one has been
+-- committed or rolled back. A reader that resumes after id N never skips one committed later.
+CREATE SEQUENCE IF NOT EXISTS events_id_seq AS bigint;
+CREATE TABLE IF NOT EXISTS events (
+    id bigint PRIMARY KEY,
+    client_id varchar NOT NULL REFERENCES clients (id) ON DELETE CASCADE,
+    conversation_id uuid REFERENCES conversations (id) ON DELETE CASCADE,
+    type text NOT NULL,
+    data jsonb NOT NULL,
+    created_at timestamptz NOT NULL DEFAULT now()
+);
+ALTER SEQUENCE events_id_seq OWNED BY events.id;
+CREATE INDEX IF NOT EXISTS events_client_id_idx ON events (client_id, id);
+CREATE INDEX IF NOT EXISTS events_conversation_id_idx ON events (conversation_id, id);
+CREATE INDEX IF NOT EXISTS events_created_at_idx ON events (created_at);
+
+CREATE OR REPLACE FUNCTION events_order() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    PERFORM pg_notify('chatconnect_messages', NEW.conversation_id::text);
+    PERFORM pg_advisory_xact_lock(7202611260);
+    NEW.id := nextval('events_id_seq');
     RETURN NEW;
 END
 $$;
-CREATE OR REPLACE TRIGGER messages_notify AFTER INSERT ON messages
-    FOR EACH ROW EXECUTE FUNCTION notify_new_message();
+CREATE OR REPLACE TRIGGER events_order BEFORE INSERT ON events
+    FOR EACH ROW EXECUTE FUNCTION events_order();
+
+-- Wakes the streams of the event's conversation and owner, in every process, at commit.
+CREATE OR REPLACE FUNCTION events_notify() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM pg_notify('chatconnect_events', json_build_object(
+        'id', NEW.id, 'type', NEW.type, 'client_id', NEW.client_id,
+        'owner_id', (SELECT user_id FROM clients WHERE id = NEW.client_id),
+        'conversation_id', NEW.conversation_id)::text);
+    RETURN NEW;
+END
+$$;
+CREATE OR REPLACE TRIGGER events_notify AFTER INSERT ON events
+    FOR EACH ROW EXECUTE FUNCTION events_notify();

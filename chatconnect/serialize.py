@@ -1,4 +1,4 @@
-"""Formatting shared by every resource."""
+"""The JSON form of the resources that more than one blueprint answers with."""
 
 from datetime import UTC, datetime
 
@@ -12,3 +12,39 @@ def iso_utc(value: datetime | None) -> str | None:
     if value.tzinfo is not None:
         value = value.astimezone(UTC).replace(tzinfo=None)
     return value.isoformat() + "Z"
+
+
+def conversation_json(row) -> dict:
+    return {
+        "id": str(row["id"]),
+        "client_id": row["client_id"],
+        "status": row["status"],
+        "visitor_name": row["visitor_name"],
+        "visitor_email": row["visitor_email"],
+        "tags": list(row["tags"]),
+        "created_at": iso_utc(row["created_at"]),
+        "last_message_at": iso_utc(row["last_message_at"]),
+        "visitor_last_seen_message_id": row["visitor_last_seen_message_id"],
+        "agent_last_seen_message_id": row["agent_last_seen_message_id"],
+    }
+
+
+def message_json(row) -> dict:
+    return {
+        "id": row["id"],
+        "conversation_id": str(row["conversation_id"]),
+        "sender": row["sender"],
+        "body": row["body"],
+        "created_at": iso_utc(row["created_at"]),
+    }
+
+
+def event_json(row) -> dict:
+    return {
+        "id": row["id"],
+        "type": row["type"],
+        "client_id": row["client_id"],
+        "conversation_id": None if row["conversation_id"] is None else str(row["conversation_id"]),
+        "data": row["data"],
+        "created_at": iso_utc(row["created_at"]),
+    }

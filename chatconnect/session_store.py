@@ -7,7 +7,6 @@ adopted: the browser is told to drop it, and signing in always issues a fresh id
 Requests that carry a bearer token, and routes that never need a user (the public widget API,
 health probes), do not read the cookie at all."""
 
-import hashlib
 import secrets
 from datetime import UTC, datetime, timedelta
 
@@ -19,6 +18,7 @@ from werkzeug.datastructures import CallbackDict
 
 from .db import single_statement, transaction
 from .repositories.sessions import SessionRepository
+from .tokens import hash_secret
 
 COOKIE_NAME = "chatconnect_session"
 TOUCH_INTERVAL = timedelta(minutes=1)
@@ -26,11 +26,6 @@ TOUCH_INTERVAL = timedelta(minutes=1)
 # (which take no cookie) never look a session up.
 SIGNED_IN_PREFIX = "/api/"
 PUBLIC_PREFIX = "/api/public/"
-
-
-def hash_secret(value: str) -> str:
-    """SHA-256 hex digest: enough for random 256-bit secrets, which cannot be guessed."""
-    return hashlib.sha256(value.encode()).hexdigest()
 
 
 def is_bearer_request(request) -> bool:

@@ -1,19 +1,26 @@
 """gunicorn settings for ChatConnect: `gunicorn -c deploy/gunicorn.conf.py`.
 
-Sizes and the bind address come from the environment (GUNICORN_WORKERS, GUNICORN_THREADS,
-GUNICORN_BIND, LOG_LEVEL). The master process must not import the `chatconnect` package:
-workers forked after a reload (SIGHUP) would inherit the old code instead of loading the new.
+Sizes and the bind address come from the environment (GUNICORN_WORKERS,
+GUNICORN_WORKER_CONNECTIONS, GUNICORN_BIND, LOG_LEVEL). The master process must not import the
+`chatconnect` package: workers forked after a reload (SIGHUP) would inherit the old code
+instead of loading the new.
 """
 
-import json
-import logging
-import os
-import queue
-import signal
-import time
-from datetime import UTC, datetime
+# gevent replaces the blocking parts of the standard library; that must happen before anything
+# imports ssl, threading or socket, so first of all (the workers inherit it).
+from gevent import monkey
 
-from gunicorn import glogging
+monkey.patch_all()
+
+import json  # noqa: E402
+import logging  # noqa: E402
+import os  # noqa: E402
+import queue  # noqa: E402
+import signal  # noqa: E402
+import time  # noqa: E402
+from datetime import UTC, datetime  # noqa: E402
+
+from gunicorn import glogging  # noqa: E402
 
 
 def _cores() -> int:
@@ -38,13 +45,14 @@ umask = 0o007  # a unix socket only for its owner and group (nginx's group)
 # Not used; its default path in $HOME would be shared by every gunicorn of the same user.
 control_socket_disable = True
 
-# Requests mostly wait on PostgreSQL or on a long-poll (up to 25 s), which holds a thread but no
-# database connection: threads are cheap, processes are not. Each worker has its own pool of
-# DB_POOL_MAX_SIZE connections plus one for its LISTEN thread, so workers x (DB_POOL_MAX_SIZE
-# + 1) must stay below PostgreSQL's max_connections (100 by default): hence the cap.
-worker_class = "gthread"
-workers = _positive("GUNICORN_WORKERS", min(2 * _cores() + 1, 8))
-threads = _positive("GUNICORN_THREADS", 16)
+# Requests mostly wait: on PostgreSQL, or on a long-poll or event stream (up to minutes). On
+# gevent each request is a greenlet, so a waiting one costs a few KiB and neither a thread nor a
+# database connection: one worker per core serves thousands of waiting visitors. Each worker
+# has its own pool of DB_POOL_MAX_SIZE connections plus one for its LISTEN connection, so
+# workers x (DB_POOL_MAX_SIZE + 1) must stay below PostgreSQL's max_connections.
+worker_class = "gevent"
+workers = _positive("GUNICORN_WORKERS", _cores())
+worker_connections = _positive("GUNICORN_WORKER_CONNECTIONS", 5000)
 
 # The app opens its connection pool in create_app(): that must happen in each worker, after the
 # fork, never in the master.

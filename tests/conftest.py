@@ -9,6 +9,7 @@ from psycopg import sql
 import pytest
 
 from chatconnect import create_app, migrate
+from chatconnect.realtime.hub import EXTENSION
 
 # Every table of the schema but the migration record, whatever the features add.
 TRUNCATE_TABLES = """
@@ -90,9 +91,9 @@ def make_app(database_url):
 
     yield make
     for app in apps:
-        listener = app.extensions.get("message_listener")
-        if listener is not None:
-            listener.stop()
+        hub = app.extensions.get(EXTENSION)
+        if hub is not None:
+            hub.stop()
         app.extensions["db_pool"].close()
 
 

@@ -77,7 +77,8 @@ def test_visitor_and_team_exchange_messages(client, visitor_client, shop, starte
     conversation, token = started["conversation"], started["visitor_token"]
     assert set(started) == {"conversation", "visitor_token", "messages"}
     assert set(conversation) == {"id", "client_id", "status", "visitor_name", "visitor_email",
-                                 "tags", "created_at", "last_message_at"}
+                                 "tags", "created_at", "last_message_at",
+                                 "visitor_last_seen_message_id", "agent_last_seen_message_id"}
     assert conversation["client_id"] == shop["id"] and conversation["status"] == "open"
     assert (conversation["visitor_name"], conversation["visitor_email"]) == (
         "Vera", "vera@example.org")

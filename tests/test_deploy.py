@@ -188,7 +188,6 @@ class Stack:
             "DB_POOL_MAX_SIZE": "4",
             "DB_POOL_TIMEOUT": "1",
             "GUNICORN_WORKERS": str(WORKERS),
-            "GUNICORN_THREADS": "8",
         })
         self.socket.unlink(missing_ok=True)
         with open(self.tmp / "gunicorn.out", "ab") as out, open(self.tmp / "gunicorn.err", "ab") as err:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from chatconnect.listener import EXTENSION
+from chatconnect.realtime.hub import EXTENSION
 
 from .conftest import AuthActions
 from .test_conversations import create_client, messages_url, start_conversation, team_url, visitor

@@ -8,7 +8,7 @@ from psycopg import sql
 
 CONVERSATION_COLUMNS = """
     v.id, v.client_id, v.status, v.visitor_name, v.visitor_email, v.tags, v.created_at,
-    v.last_message_at"""
+    v.last_message_at, v.visitor_last_seen_message_id, v.agent_last_seen_message_id"""
 
 SELECT_ACTIVE_CLIENT_BY_PUBLIC_KEY = """
 SELECT id, allowed_domains FROM clients
@@ -20,7 +20,7 @@ VALUES (%(client_id)s, %(visitor_name)s, %(visitor_email)s, %(visitor_token_hash
 RETURNING {CONVERSATION_COLUMNS}"""
 
 SELECT_FOR_VISITOR = """
-SELECT v.id, c.allowed_domains
+SELECT v.id, v.client_id, c.allowed_domains
 FROM conversations v JOIN clients c ON c.id = v.client_id
 WHERE v.id = %(id)s AND v.visitor_token_hash = %(visitor_token_hash)s AND c.status = 'active'"""
 
@@ -54,19 +54,24 @@ FILTER_STATUS = "AND v.status = %(status)s"
 FILTER_TAG = "AND v.tags @> ARRAY[%(tag)s::text]"
 FILTER_AFTER = "AND (v.last_message_at, v.id) < (%(after_time)s::timestamptz, %(after_id)s::uuid)"
 
+# In UPDATE … FROM, `old` is the row as it was before the update: `changed` tells whether the
+# change announces anything.
 UPDATE_FOR_OWNER = f"""
 UPDATE conversations v
 SET status = coalesce(%(status)s, v.status), tags = coalesce(%(tags)s, v.tags)
-FROM clients c
+FROM clients c, conversations old
 WHERE v.id = %(id)s AND c.id = v.client_id AND c.id = %(client_id)s AND c.user_id = %(owner_id)s
-RETURNING {CONVERSATION_COLUMNS}"""
+  AND old.id = v.id
+RETURNING {CONVERSATION_COLUMNS}, (v.status, v.tags) IS DISTINCT FROM (old.status, old.tags)
+    AS changed"""
 
 # An agent's reply reopens the conversation.
-RECORD_AGENT_MESSAGE = """
+RECORD_AGENT_MESSAGE = f"""
 UPDATE conversations v SET last_message_at = now(), status = 'open'
-FROM clients c
+FROM clients c, conversations old
 WHERE v.id = %(id)s AND c.id = v.client_id AND c.id = %(client_id)s AND c.user_id = %(owner_id)s
-RETURNING v.id"""
+  AND old.id = v.id
+RETURNING {CONVERSATION_COLUMNS}, old.status = 'closed' AS reopened"""
 
 # A visitor may not write to a closed conversation; the row lock orders this against a close.
 RECORD_VISITOR_MESSAGE = """
@@ -124,16 +129,18 @@ class ConversationRepository:
         return [row for row in rows if row["id"] is not None]
 
     def update_for_owner(self, owner_id, client_id, conversation_id, status=None, tags=None):
-        """Set the given fields (None leaves one as it is); None when not found."""
+        """Set the given fields (None leaves one as it is); the row with `changed`, or None
+        when not found."""
         return self.conn.execute(UPDATE_FOR_OWNER, {
             "owner_id": owner_id, "client_id": client_id, "id": conversation_id,
             "status": status, "tags": tags}).fetchone()
 
-    def record_agent_message(self, owner_id, client_id, conversation_id) -> bool:
-        """Mark activity now and reopen; False when the conversation is not the owner's."""
+    def record_agent_message(self, owner_id, client_id, conversation_id):
+        """Mark activity now and reopen: the row with `reopened`, or None when the
+        conversation is not the owner's."""
         return self.conn.execute(RECORD_AGENT_MESSAGE, {
             "owner_id": owner_id, "client_id": client_id, "id": conversation_id,
-        }).fetchone() is not None
+        }).fetchone()
 
     def record_visitor_message(self, conversation_id) -> bool:
         """Mark activity now; False when the conversation is closed."""

@@ -1,5 +1,5 @@
-"""The messages table. Inserting a row NOTIFYs `chatconnect_messages` (a trigger in the schema),
-which wakes the long-polls of its conversation in every process."""
+"""The messages table. Every insert comes after an update of its conversation's row, whose lock
+orders the messages of one conversation: their ids become visible in increasing order."""
 
 MESSAGE_COLUMNS = "id, conversation_id, sender, body, created_at"
 

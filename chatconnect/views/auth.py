@@ -13,6 +13,7 @@ from ..repositories.rate_limits import RateLimitRepository
 from ..repositories.sessions import SessionRepository
 from ..repositories.users import UserRepository
 from ..serialize import iso_utc
+from ..tokens import hash_secret
 from ..validation import parse_body, text
 
 bp = Blueprint("auth", __name__, url_prefix="/api/auth")
@@ -185,7 +186,7 @@ def create_token():
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
     with transaction() as conn:
         row = ApiTokenRepository(conn).create(current_user.id, body["name"],
-                                              session_store.hash_secret(token))
+                                              hash_secret(token))
     if row is None:
         raise ApiError(409, "conflict",
                        f"you have {MAX_TOKENS_PER_USER} tokens already; delete one first")

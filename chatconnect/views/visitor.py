@@ -8,16 +8,16 @@ import secrets
 
 from flask import Blueprint, current_app, request
 
-from .. import ratelimit
+from .. import chat, ratelimit
+from ..chat import MESSAGE_BODY, message_list, message_query, messages_after
 from ..db import transaction
 from ..errors import ApiError, not_found
 from ..origins import add_cors_headers, check_public_origin
 from ..repositories.conversations import ConversationRepository
-from ..repositories.messages import MessageRepository
-from ..session_store import hash_secret
+from ..serialize import conversation_json, message_json
+from ..tokens import hash_secret
 from ..validation import is_public_api_key, nullable, parse_body, text
-from .conversations import (MESSAGE_BODY, conversation_json, message_json, message_list,
-                            message_query, messages_after)
+
 
 bp = Blueprint("visitor", __name__, url_prefix="/api/public")
 bp.after_request(add_cors_headers)
@@ -63,10 +63,9 @@ def create_conversation(public_api_key):
                            "visitor_email": VISITOR_EMAIL}, required=("message",))
         ratelimit.enforce(conn, f"conversations:ip:{request.remote_addr}",
                           current_app.config["CONVERSATION_LIMIT_PER_IP"])
-        conversation = ConversationRepository(conn).create(
-            client["id"], body.get("visitor_name"), body.get("visitor_email"),
-            hash_secret(visitor_token))
-        message = MessageRepository(conn).create(conversation["id"], "visitor", body["message"])
+        conversation, message = chat.start_conversation(
+            conn, client["id"], body.get("visitor_name"), body.get("visitor_email"),
+            hash_secret(visitor_token), body["message"])
     return {"conversation": conversation_json(conversation), "visitor_token": visitor_token,
             "messages": [message_json(message)]}, 201
 
@@ -94,9 +93,10 @@ def create_visitor_message(conversation_id):
         body = parse_body({"body": MESSAGE_BODY}, required=("body",))
         ratelimit.enforce(conn, f"visitor-messages:ip:{request.remote_addr}",
                           current_app.config["VISITOR_MESSAGE_LIMIT_PER_IP"])
-        if not ConversationRepository(conn).record_visitor_message(conversation["id"]):
+        message = chat.post_visitor_message(conn, conversation["client_id"], conversation["id"],
+                                            body["body"])
+        if message is None:
             raise ApiError(409, "conflict", "this conversation is closed")
-        message = MessageRepository(conn).create(conversation["id"], "visitor", body["body"])
     return message_json(message), 201
 
 

@@ -1,0 +1,1 @@
+"""Real-time delivery: NOTIFY from PostgreSQL wakes the requests waiting in this process."""
