@@ -10,6 +10,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.request
 
 import psycopg
 from dotenv import find_dotenv, load_dotenv
@@ -69,7 +70,7 @@ def main() -> int:
         # ran the workers' quit handler twice, and a worker could hang until it was SIGKILLed.
         gunicorn = subprocess.Popen([sys.executable, "-m", "gunicorn", "-c", "deploy/gunicorn.conf.py",
                                      "--bind", f"127.0.0.1:{port}", "wsgi:app"], start_new_session=True)
-        if _wait_for_port(int(port), gunicorn):
+        if _wait_until_serving(int(port), gunicorn):
             print(f"\nChatConnect is running at http://127.0.0.1:{port}\n"
                   f"Try: curl http://127.0.0.1:{port}/readyz\n"
                   "Press Ctrl-C to stop.\n", flush=True)
@@ -142,11 +143,17 @@ def _port_in_use(port: int) -> bool:
         return False
 
 
-def _wait_for_port(port: int, process: subprocess.Popen, timeout: float = 30) -> bool:
+def _wait_until_serving(port: int, process: subprocess.Popen, timeout: float = 60) -> bool:
+    """Until a worker answers /healthz (the port opens before the workers have loaded the app)."""
     deadline = time.monotonic() + timeout
+    direct = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # no http_proxy
     while process.poll() is None and time.monotonic() < deadline:
-        if _port_in_use(port):
-            return True
+        try:
+            with direct.open(f"http://127.0.0.1:{port}/healthz", timeout=5) as response:
+                if response.status == 200:
+                    return True
+        except OSError:
+            pass
         time.sleep(0.1)
     return False
 

@@ -104,11 +104,16 @@ def sessions_under(pid: int) -> set[int]:
     return {table[p][1] for p in found if p in table}
 
 
-def test_ctrl_c_stops_make_run_at_once_ten_times_in_a_row(database_url):
-    for cycle in range(10):
+@pytest.mark.parametrize("cycles, when", [
+    (10, READY_LINE),
+    # before the workers have loaded the app, or even installed their signal handlers
+    (3, '"message": "Booting worker with pid: '),
+])
+def test_ctrl_c_stops_make_run_at_once_every_time(database_url, cycles, when):
+    for cycle in range(cycles):
         terminal = Terminal(devserver_env(database_url))
         try:
-            terminal.wait_for(READY_LINE)
+            terminal.wait_for(when)
             sessions = sessions_under(terminal.process.pid)
             assert len(sessions) == 2, sessions  # make and the dev server; gunicorn on its own
             terminal.ctrl_c()

@@ -24,6 +24,10 @@ from dotenv import dotenv_values
 from psycopg import sql
 
 from .conftest import TRUNCATE_TABLES, with_database
+
+# As on a new database: message ids start at 1 again.
+TRUNCATE_AND_RESTART = TRUNCATE_TABLES.replace("' CASCADE'", "' RESTART IDENTITY CASCADE'")
+assert "RESTART IDENTITY" in TRUNCATE_AND_RESTART
 from .test_devserver import free_port
 
 ROOT = Path(__file__).parents[1]
@@ -38,7 +42,8 @@ PRELUDE = """
 http() { command http --ignore-stdin --pretty=none --print=hb "$@"; }
 curl() { command curl -sS -i "$@"; }
 """
-STARTED_BY_THE_TEST = ("make run",)
+# The test starts the server, and runs http from the virtualenv.
+DONE_BY_THE_TEST = ("make run", ". .venv/bin/activate")
 
 
 class WalkthroughError(AssertionError):
@@ -150,7 +155,7 @@ def run_walkthrough(readme: str, port: int, workdir: Path) -> list[Step]:
         where = f"README.md line {step.line}: `{step.command}`"
         if ELLIPSIS in command:
             raise WalkthroughError(f"{where}: no earlier answer says what to put for {command!r}")
-        if command in STARTED_BY_THE_TEST:
+        if command in DONE_BY_THE_TEST:
             continue
         if export := re.fullmatch(r"export (\w+)=(\S+)", command):
             env[export[1]] = export[2].strip("'\"")
@@ -220,7 +225,7 @@ def service(database_url):
 def fresh_service(service, tmp_path):
     port, url = service
     with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute(TRUNCATE_TABLES)
+        conn.execute(TRUNCATE_AND_RESTART)
     return port, tmp_path
 
 
