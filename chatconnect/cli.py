@@ -8,6 +8,7 @@ import shutil
 import signal
 import subprocess
 import sys
+from contextlib import ExitStack
 
 import click
 import psycopg
@@ -105,12 +106,11 @@ def init_app(app) -> None:
     app.cli.add_command(users_cli)
 
 
-class LocalDatabase:
-    """The app for the console script; without DATABASE_URL, on the `make run` database."""
+class ConsoleApp:
+    """The app of the console script; without DATABASE_URL, on the `make run` database."""
 
-    def __init__(self):
-        self.started = None
-        self.app = None
+    def __init__(self, resources: ExitStack):
+        self.resources = resources
 
     def create_app(self):
         from . import create_app
@@ -123,25 +123,17 @@ class LocalDatabase:
                     f"{localdb.DEVELOPMENT_DATA_DIR} the command would use otherwise")
             say = lambda line: click.echo(line, err=True)  # noqa: E731
             try:
-                os.environ["DATABASE_URL"], self.started = localdb.development_database(say)
+                os.environ["DATABASE_URL"] = self.resources.enter_context(
+                    localdb.development_database(say))
             except localdb.LocalClusterError as error:
                 raise click.ClickException(f"{error} (the local database is the one of `make run`)") from None
             if not os.environ.get("CHATCONNECT_ENV", "").strip():
                 os.environ["CHATCONNECT_ENV"] = "development"
             migrate.upgrade(os.environ["DATABASE_URL"])
-        self.app = create_app()
-        return self.app
-
-    def stop(self):
-        if self.started is None:
-            return
-        if self.app is not None:
-            self.app.extensions["db_pool"].close()
-        if localdb.in_use_by_others(self.started):
-            click.echo(f"Leaving PostgreSQL in {localdb.DEVELOPMENT_DATA_DIR} running: it is in use", err=True)
-        else:
-            click.echo(f"Stopping PostgreSQL in {localdb.DEVELOPMENT_DATA_DIR}", err=True)
-            self.started.stop()
+        app = create_app()
+        # Closed before the cluster is stopped, or it would count as another process's use.
+        self.resources.callback(app.extensions["db_pool"].close)
+        return app
 
 
 def _check_reachable(database_url: str) -> None:
@@ -155,8 +147,5 @@ def main():
     load_dotenv(find_dotenv(usecwd=True))
     group = click.Group("chatconnect", help="ChatConnect administration.",
                         commands=[db_cli, sessions_cli, users_cli])
-    database = LocalDatabase()
-    try:
-        group.main(prog_name="chatconnect", obj=ScriptInfo(create_app=database.create_app))
-    finally:
-        database.stop()
+    with ExitStack() as resources:
+        group.main(prog_name="chatconnect", obj=ScriptInfo(create_app=ConsoleApp(resources).create_app))

@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from contextlib import ExitStack
 
 import psycopg
 from dotenv import find_dotenv, load_dotenv
@@ -18,7 +19,7 @@ from dotenv import find_dotenv, load_dotenv
 from chatconnect import migrate
 from chatconnect.config import ConfigError, load_settings
 from chatconnect.db import error_line
-from chatconnect.localdb import DEVELOPMENT_DATA_DIR, LocalClusterError, development_database
+from chatconnect.localdb import LocalClusterError, development_database
 
 
 class Stop(Exception):
@@ -37,12 +38,12 @@ def main() -> int:
     for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, _raise_stop)
     terminal = _take_terminal()
-    cluster = None
+    resources = ExitStack()  # the local cluster, when this run started it
     gunicorn = None
     stop_with = signal.SIGTERM  # gunicorn's graceful stop
     try:
         if not os.environ.get("DATABASE_URL", "").strip():
-            os.environ["DATABASE_URL"], cluster = development_database(print)
+            os.environ["DATABASE_URL"] = resources.enter_context(development_database(print))
         try:
             load_settings(os.environ)
         except ConfigError as error:
@@ -91,9 +92,10 @@ def main() -> int:
             if gunicorn.poll() is None:
                 gunicorn.send_signal(stop_with)
             gunicorn.wait()
-        if cluster is not None:
-            print(f"Stopping PostgreSQL in {DEVELOPMENT_DATA_DIR}")
-            cluster.stop()
+        try:
+            resources.close()
+        except LocalClusterError as error:
+            print(f"error: {error}", file=sys.stderr)
         _give_back_terminal(terminal)
 
 

@@ -12,6 +12,8 @@ import shlex
 import shutil
 import stat
 import subprocess
+import time
+from contextlib import contextmanager
 from importlib.util import find_spec
 from pathlib import Path
 from urllib.parse import quote
@@ -228,21 +230,37 @@ SELECT count(*) FROM pg_stat_activity
 WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()"""
 
 
-def development_database(say) -> tuple[str, "LocalCluster | None"]:
-    """The URL of the `make run` database, its cluster started if it was not running; the
-    cluster is returned when this call started it (the caller stops it), else None."""
+@contextmanager
+def development_database(say):
+    """Yields the URL of the `make run` database, its cluster started if it was not running.
+    A cluster started here (even if interrupted while starting) is stopped on leaving, unless
+    another process uses it by then (a `make run` or a command started meanwhile)."""
     local = LocalCluster(DEVELOPMENT_DATA_DIR)
-    started = None
-    if local.is_running():
-        say(f"Using the PostgreSQL server already running in {DEVELOPMENT_DATA_DIR}")
-    else:
-        say(f"Starting PostgreSQL in {DEVELOPMENT_DATA_DIR} (unix socket only)")
-        if local.start():
-            started = local
-    return local.create_database(DEVELOPMENT_DATABASE), started
+    ours = False
+    try:
+        if local.is_running():
+            say(f"Using the PostgreSQL server already running in {DEVELOPMENT_DATA_DIR}")
+        else:
+            say(f"Starting PostgreSQL in {DEVELOPMENT_DATA_DIR} (unix socket only)")
+            ours = True
+            ours = local.start()  # False: another process started it at the same moment
+        yield local.create_database(DEVELOPMENT_DATABASE)
+    finally:
+        if ours and local.is_running():
+            if _in_use_by_others(local):
+                say(f"Leaving PostgreSQL in {DEVELOPMENT_DATA_DIR} running: another process uses it")
+            else:
+                say(f"Stopping PostgreSQL in {DEVELOPMENT_DATA_DIR}")
+                local.stop()
 
 
-def in_use_by_others(cluster: LocalCluster) -> bool:
-    """Whether processes other than the caller are connected (a `make run` started meanwhile)."""
+def _in_use_by_others(cluster: LocalCluster, grace_seconds: float = 3) -> bool:
+    """Whether other clients stay connected; those of a server that just stopped take a moment
+    to be gone from pg_stat_activity."""
+    deadline = time.monotonic() + grace_seconds
     with psycopg.connect(cluster.url(), autocommit=True) as conn:
-        return conn.execute(COUNT_OTHER_CLIENTS).fetchone()[0] > 0
+        while conn.execute(COUNT_OTHER_CLIENTS).fetchone()[0] > 0:
+            if time.monotonic() > deadline:
+                return True
+            time.sleep(0.1)
+    return False
