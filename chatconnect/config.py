@@ -29,6 +29,15 @@ def _rate(environ, name, default):
     return int(match[1]), int(match[2])
 
 
+def _boolean(environ, name, default=False):
+    raw = environ.get(name, "").strip().lower()
+    if not raw:
+        return default
+    if raw not in ("true", "false", "1", "0", "yes", "no"):
+        raise ConfigError(f"{name} must be true or false, got {raw!r}")
+    return raw in ("true", "1", "yes")
+
+
 def _origins(environ, name):
     origins = [o.strip().rstrip("/") for o in environ.get(name, "").split(",") if o.strip()]
     for origin in origins:
@@ -83,5 +92,6 @@ def load_settings(environ: Mapping[str, str]) -> dict:
         "LOGIN_LIMIT_PER_IP": _rate(environ, "LOGIN_LIMIT_PER_IP", "30/900"),
         "CONVERSATION_LIMIT_PER_IP": _rate(environ, "CONVERSATION_LIMIT_PER_IP", "10/3600"),
         "VISITOR_MESSAGE_LIMIT_PER_IP": _rate(environ, "VISITOR_MESSAGE_LIMIT_PER_IP", "60/60"),
+        "WEBHOOK_ALLOW_PRIVATE_NETWORKS": _boolean(environ, "WEBHOOK_ALLOW_PRIVATE_NETWORKS"),
         "LOG_LEVEL": _log_level(environ),
     }

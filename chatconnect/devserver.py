@@ -1,4 +1,5 @@
-"""What `make run` runs: the schema upgrade, then gunicorn on 127.0.0.1 in development mode.
+"""What `make run` runs: the schema upgrade, then gunicorn on 127.0.0.1 and one webhook worker,
+in development mode.
 
 Without DATABASE_URL (from the environment or .env) it uses a PostgreSQL cluster of its
 own in instance/postgres, which keeps its data from one run to the next.
@@ -41,6 +42,7 @@ def main() -> int:
     resources = ExitStack()  # the local cluster, when this run started it
     gunicorn = None
     stop_with = signal.SIGTERM  # gunicorn's graceful stop
+    webhook_worker = None
     try:
         if not os.environ.get("DATABASE_URL", "").strip():
             os.environ["DATABASE_URL"] = resources.enter_context(development_database(print))
@@ -71,6 +73,7 @@ def main() -> int:
         # ran the workers' quit handler twice, and a worker could hang until it was SIGKILLed.
         gunicorn = subprocess.Popen([sys.executable, "-m", "gunicorn", "-c", "deploy/gunicorn.conf.py",
                                      "--bind", f"127.0.0.1:{port}", "wsgi:app"], start_new_session=True)
+        webhook_worker = _start_webhook_worker()
         if _wait_until_serving(int(port), gunicorn):
             print(f"\nChatConnect is running at http://127.0.0.1:{port}\n"
                   f"Try: curl http://127.0.0.1:{port}/readyz\n"
@@ -85,13 +88,18 @@ def main() -> int:
         return 0
     finally:
         # A second Ctrl-C ends gunicorn at once, but must not leave the database running.
-        signal.signal(signal.SIGINT, lambda signum, frame: _kill(gunicorn))
+        signal.signal(signal.SIGINT, lambda signum, frame: _kill(gunicorn, webhook_worker))
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
         signal.signal(signal.SIGHUP, signal.SIG_IGN)
+        # Both told at once, then waited for.
+        if webhook_worker is not None and webhook_worker.poll() is None:
+            webhook_worker.terminate()
         if gunicorn is not None:
             if gunicorn.poll() is None:
                 gunicorn.send_signal(stop_with)
             gunicorn.wait()
+        if webhook_worker is not None:
+            webhook_worker.wait()
         try:
             resources.close()
         except LocalClusterError as error:
@@ -137,6 +145,13 @@ def _set_foreground(fd: int, process_group: int) -> None:
         signal.signal(signal.SIGTTOU, previous)
 
 
+def _start_webhook_worker() -> subprocess.Popen:
+    """`chatconnect worker`, which delivers webhooks; in a session of its own like gunicorn, so
+    that it gets one signal, from this process (it stops on SIGTERM)."""
+    return subprocess.Popen([sys.executable, "-m", "flask", "--app", "chatconnect", "worker"],
+                            start_new_session=True)
+
+
 def _port_in_use(port: int) -> bool:
     try:
         socket.create_connection(("127.0.0.1", port), timeout=1).close()
@@ -160,11 +175,12 @@ def _wait_until_serving(port: int, process: subprocess.Popen, timeout: float = 6
     return False
 
 
-def _kill(process: subprocess.Popen | None) -> None:
-    if process is not None and process.poll() is None:
+def _kill(*processes: subprocess.Popen | None) -> None:
+    running = [p for p in processes if p is not None and p.poll() is None]
+    if running:
         print("Stopping at once (second Ctrl-C)", flush=True)
-        os.killpg(process.pid, signal.SIGKILL)  # its whole session: the master and its workers
-
+    for process in running:
+        os.killpg(process.pid, signal.SIGKILL)  # its whole session: gunicorn's master and workers
 
 
 if __name__ == "__main__":
