@@ -115,7 +115,8 @@ def test_ctrl_c_stops_make_run_at_once_every_time(database_url, cycles, when):
         try:
             terminal.wait_for(when)
             sessions = sessions_under(terminal.process.pid)
-            assert len(sessions) == 2, sessions  # make and the dev server; gunicorn on its own
+            # make with the dev server; gunicorn, and the webhook worker, each in a session of its own
+            assert len(sessions) == 3, sessions
             terminal.ctrl_c()
             try:
                 returncode = terminal.process.wait(STOP_BOUND_SECONDS)
