@@ -14,7 +14,7 @@ import click
 import psycopg
 from dotenv import find_dotenv, load_dotenv
 from flask import current_app
-from flask.cli import AppGroup, ScriptInfo
+from flask.cli import AppGroup, ScriptInfo, with_appcontext
 from psycopg_pool import PoolTimeout
 
 from . import localdb, migrate, passwords
@@ -114,6 +114,7 @@ def webhooks_purge(days):
 
 
 @click.command("worker")
+@with_appcontext  # the console script's group provides no app context of its own
 @click.option("--concurrency", default=16, show_default=True, type=click.IntRange(1, 512),
               help="Deliveries attempted at once by this process.")
 @click.option("--per-endpoint", default=4, show_default=True, type=click.IntRange(1, 64),
