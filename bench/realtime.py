@@ -76,7 +76,9 @@ def run(args, database_url: str, work_dir: Path) -> dict:
            "SECRET_KEY": secrets.token_urlsafe(32),
            "LOGIN_LIMIT_PER_USERNAME": "1000/60", "LOGIN_LIMIT_PER_IP": "1000/60",
            # Every waiter comes from 127.0.0.1 here; on the internet each has its own address.
-           "WAITS_PER_IP": str(args.waiters + TEAM_STREAMS + 100)}
+           "WAITS_PER_IP": str(args.waiters + TEAM_STREAMS + 100),
+           # The team's long-polls share one session, which an event stream would replace.
+           "WAITS_PER_SESSION": str(TEAM_STREAMS)}
     report = {"waiters": args.waiters, "team_waiters": TEAM_STREAMS}
     with gunicorn(GUNICORN_CONFIG.absolute(), "wsgi:app", env, work_dir / "app.log",
                   "/readyz") as app:

@@ -6,11 +6,12 @@ from collections.abc import Mapping
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from . import auth, db, errors, logs
+from . import auth, db, errors, logs, passwords
+from .body_limit import ChunkedBodyLimit
 from .config import ConfigError, load_settings
 from .validation import IdConverter
 from .views import auth as auth_views
-from .views import clients, conversations, ops, public, visitor, webhooks
+from .views import clients, conversations, events, ops, public, visitor, webhooks
 
 MAX_BODY_BYTES = 64 * 1024
 
@@ -36,6 +37,7 @@ def create_app(config: Mapping[str, str] | None = None) -> Flask:
     app.config.update(settings, MAX_CONTENT_LENGTH=MAX_BODY_BYTES)
     app.json.sort_keys = False
     logs.init_app(app)
+    app.wsgi_app = ChunkedBodyLimit(app.wsgi_app, MAX_BODY_BYTES)
     if settings["TRUSTED_PROXY_HOPS"]:
         hops = settings["TRUSTED_PROXY_HOPS"]
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
@@ -44,12 +46,14 @@ def create_app(config: Mapping[str, str] | None = None) -> Flask:
     app.after_request(_no_content_type_without_content)
     db.init_app(app)
     auth.init_app(app)
+    passwords.init_app(app)
     app.register_blueprint(ops.bp)
     app.register_blueprint(auth_views.bp)
     app.register_blueprint(clients.bp)
     app.register_blueprint(public.bp)
     app.register_blueprint(conversations.bp)
     app.register_blueprint(visitor.bp)
+    app.register_blueprint(events.bp)
     app.register_blueprint(webhooks.bp)
 
     from . import cli

@@ -20,6 +20,9 @@ from psycopg_pool import PoolTimeout
 from . import localdb, migrate, passwords
 from .db import error_line, transaction
 from .errors import ApiError
+from .chat import TYPING_KEY_PREFIX
+from .repositories.events import EventRepository
+from .repositories.rate_limits import RateLimitRepository
 from .repositories.sessions import SessionRepository
 from .repositories.users import UserRepository
 from .repositories.webhook_deliveries import WebhookDeliveryRepository
@@ -41,6 +44,7 @@ class Commands(AppGroup):
 db_cli = Commands("db", help="Database schema.")
 sessions_cli = Commands("sessions", help="Sign-in sessions.")
 users_cli = Commands("users", help="User accounts.")
+events_cli = Commands("events", help="The stored event feed.")
 webhooks_cli = Commands("webhooks", help="Webhook deliveries.")
 
 
@@ -81,6 +85,18 @@ def sessions_purge():
     with transaction() as conn:
         deleted = SessionRepository(conn).purge_expired()
     click.echo(f"deleted {deleted} expired session{'' if deleted == 1 else 's'}")
+
+
+@events_cli.command("purge")
+def events_purge():
+    """Delete events older than EVENTS_RETENTION_DAYS (and the typing throttle's old
+    counters)."""
+    days = current_app.config["EVENTS_RETENTION_DAYS"]
+    with transaction() as conn:
+        deleted = EventRepository(conn).delete_older_than(days * 86400)
+        RateLimitRepository(conn).delete_stale(TYPING_KEY_PREFIX, 3600)
+    click.echo(f"deleted {deleted} event{'' if deleted == 1 else 's'} older than "
+               f"{days} day{'' if days == 1 else 's'}")
 
 
 @users_cli.command("create")
@@ -140,6 +156,7 @@ def init_app(app) -> None:
     app.cli.add_command(db_cli)
     app.cli.add_command(sessions_cli)
     app.cli.add_command(users_cli)
+    app.cli.add_command(events_cli)
     app.cli.add_command(webhooks_cli)
     app.cli.add_command(worker_command)
 
@@ -184,6 +201,7 @@ def _check_reachable(database_url: str) -> None:
 def main():
     load_dotenv(find_dotenv(usecwd=True))
     group = click.Group("chatconnect", help="ChatConnect administration.",
-                        commands=[db_cli, sessions_cli, users_cli, webhooks_cli, worker_command])
+                        commands=[db_cli, sessions_cli, users_cli, events_cli, webhooks_cli,
+                                  worker_command])
     with ExitStack() as resources:
         group.main(prog_name="chatconnect", obj=ScriptInfo(create_app=ConsoleApp(resources).create_app))

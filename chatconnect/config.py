@@ -77,6 +77,11 @@ def load_settings(environ: Mapping[str, str]) -> dict:
     if pool_max < pool_min:
         raise ConfigError("DB_POOL_MAX_SIZE must be >= DB_POOL_MIN_SIZE")
 
+    keepalive = _integer(environ, "EVENT_STREAM_KEEPALIVE_SECONDS", 15, minimum=1)
+    if keepalive > 15:
+        raise ConfigError("EVENT_STREAM_KEEPALIVE_SECONDS must be at most 15 (proxies and "
+                          "browsers give up on a silent stream)")
+
     return {
         "ENV": env,
         "DATABASE_URL": database_url,
@@ -90,8 +95,18 @@ def load_settings(environ: Mapping[str, str]) -> dict:
         "TRUSTED_PROXY_HOPS": _integer(environ, "TRUSTED_PROXY_HOPS", 0),
         "LOGIN_LIMIT_PER_USERNAME": _rate(environ, "LOGIN_LIMIT_PER_USERNAME", "10/900"),
         "LOGIN_LIMIT_PER_IP": _rate(environ, "LOGIN_LIMIT_PER_IP", "30/900"),
+        "REGISTER_LIMIT_PER_IP": _rate(environ, "REGISTER_LIMIT_PER_IP", "10/3600"),
+        "PASSWORD_HASH_CONCURRENCY": _integer(environ, "PASSWORD_HASH_CONCURRENCY", 2,
+                                              minimum=1),
         "CONVERSATION_LIMIT_PER_IP": _rate(environ, "CONVERSATION_LIMIT_PER_IP", "10/3600"),
         "VISITOR_MESSAGE_LIMIT_PER_IP": _rate(environ, "VISITOR_MESSAGE_LIMIT_PER_IP", "60/60"),
+        # Real-time: events, streams and how many waits one caller may hold at once.
+        "EVENTS_RETENTION_DAYS": _integer(environ, "EVENTS_RETENTION_DAYS", 30, minimum=1),
+        "EVENT_STREAM_SECONDS": _integer(environ, "EVENT_STREAM_SECONDS", 300, minimum=1),
+        "EVENT_STREAM_KEEPALIVE_SECONDS": keepalive,
+        "WAITS_PER_VISITOR": _integer(environ, "WAITS_PER_VISITOR", 4, minimum=1),
+        "WAITS_PER_SESSION": _integer(environ, "WAITS_PER_SESSION", 8, minimum=1),
+        "WAITS_PER_IP": _integer(environ, "WAITS_PER_IP", 300, minimum=1),
         "WEBHOOK_ALLOW_PRIVATE_NETWORKS": _boolean(environ, "WEBHOOK_ALLOW_PRIVATE_NETWORKS"),
         "LOG_LEVEL": _log_level(environ),
     }

@@ -48,3 +48,19 @@ def event_json(row) -> dict:
         "data": row["data"],
         "created_at": iso_utc(row["created_at"]),
     }
+
+
+# What a visitor's feed carries: these stored types of their own conversation only, and of the
+# conversation only what the widget needs: not the team's tags, nor the name and email (a
+# contact's conversations may be read from more than one device).
+VISITOR_EVENT_TYPES = ["conversation.created", "conversation.updated", "message.created",
+                       "conversation.seen"]
+VISITOR_CONVERSATION_FIELDS = ("id", "client_id", "status", "created_at", "last_message_at",
+                               "visitor_last_seen_message_id", "agent_last_seen_message_id")
+
+
+def visitor_event_json(row) -> dict:
+    event = event_json(row)
+    if row["type"] in ("conversation.created", "conversation.updated"):
+        event["data"] = {name: event["data"].get(name) for name in VISITOR_CONVERSATION_FIELDS}
+    return event

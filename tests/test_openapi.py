@@ -141,6 +141,7 @@ class AppUnderTest:
         self.session_cookie = self.bearer_token = self.visitor_token = None
         self.path_ids = {}  # path parameter name -> the id of one of the user's resources
         self.cursors = None  # list path -> a `next_cursor` the server issued for it
+        self.message_id = None  # a message of the conversation in path_ids
 
     def __call__(self, environ, start_response):
         return self.app(environ, start_response)
@@ -158,6 +159,17 @@ class AppUnderTest:
             valid = is_id if name.endswith("_id") else is_public_api_key
             if name in self.path_ids and isinstance(value, str) and valid(value):
                 case.path_parameters[name] = self.path_ids[name]
+        body = case.body if isinstance(case.body, dict) else {}
+        message_id = body.get("message_id")
+        if (self.message_id is not None and isinstance(message_id, (int, float))
+                and not isinstance(message_id, bool) and message_id == int(message_id)
+                and 1 <= message_id < 2**63):
+            # A schema-valid id that is not a message of the conversation is rightly a 422
+            # (tests/test_events.py): one of its messages, then.
+            body["message_id"] = self.message_id
+        if case.operation.path.endswith("/events") and "Last-Event-ID" in case.headers:
+            # Those that resume are read as streams (EVENT_STREAM_SECONDS is short here).
+            case.headers["Accept"] = "text/event-stream"
         wait = str(case.query.get("wait", ""))
         if wait.isascii() and wait.isdigit() and 1 < int(wait) <= 25:
             # A long-poll runs its full `wait` when no message comes; one second is enough to
@@ -215,7 +227,9 @@ def names_resources(operation) -> bool:
 def target(app):
     # Room for every case to reach the route's logic; the limits have tests of their own.
     app.config.update(CONVERSATION_LIMIT_PER_IP=(1000, 3600),
-                      VISITOR_MESSAGE_LIMIT_PER_IP=(1000, 60))
+                      VISITOR_MESSAGE_LIMIT_PER_IP=(1000, 60),
+                      # An event stream ends after a second instead of minutes.
+                      EVENT_STREAM_SECONDS=1)
     TARGET.reset(app)
     yield TARGET
     TARGET.reset()
@@ -318,8 +332,9 @@ def owner(target, app, client, auth, database_url):
     for visitor_name in ("Bob", "Ann"):
         started = client.post(f"/api/public/widgets/{created['public_api_key']}/conversations",
                               json={"message": "Hello", "visitor_name": visitor_name}).get_json()
-    client.post(f"{conversations}/{started['conversation']['id']}/messages",
-                json={"body": "Hi Ann, how can we help?"})
+    reply = client.post(f"{conversations}/{started['conversation']['id']}/messages",
+                        json={"body": "Hi Ann, how can we help?"}).get_json()
+    target.message_id = reply["id"]
     webhook_id, delivery_id = add_webhook_with_deliveries(app, database_url, created["id"])
     deliveries = f"/api/clients/{created['id']}/webhooks/{webhook_id}/deliveries"
     target.cursors = {

@@ -29,6 +29,9 @@ KEYS = {
     "chatconnect_typing": ("conversation_id", "owner_id"),
 }
 CHANNELS = tuple(KEYS)
+# Channels whose payloads are the news itself (nothing stored to read again): subscribers keep
+# them. Stored events are read from the table, so their payloads are only a wake-up.
+EPHEMERAL = frozenset({"chatconnect_typing"})
 # How often the thread looks up from the socket to see whether it was asked to stop.
 STOP_CHECK_SECONDS = 2.0
 FIRST_RETRY_SECONDS = 0.2
@@ -45,7 +48,8 @@ _start_lock = threading.Lock()
 
 class Subscription:
     """What one waiting request sees: `event` is set on every matching notification (and on
-    every reconnect), and `payloads` holds the matching payloads, oldest first."""
+    every reconnect), and `payloads` holds the matching payloads of EPHEMERAL channels, oldest
+    first."""
 
     def __init__(self):
         self.event = threading.Event()
@@ -85,29 +89,36 @@ class Hub:
         self._connect_callbacks.append(callback)
 
     @contextmanager
-    def subscribe(self, channel: str, **match):
-        """A Subscription to the notifications of `channel` whose payload has the one field
-        given, e.g. `subscribe("chatconnect_events", conversation_id=…)`."""
+    def subscribe(self, channels, **match):
+        """A Subscription to the notifications of `channels` (one name or several) whose
+        payload has the one field given, e.g. `subscribe("chatconnect_events",
+        conversation_id=…)`. An event stream waits for events and typing with one
+        Subscription, so that one wait covers both."""
+        channels = (channels,) if isinstance(channels, str) else tuple(channels)
         ((field, value),) = match.items()
-        if field not in KEYS[channel]:
-            raise ValueError(f"{channel} payloads cannot be matched on {field}")
-        key = (channel, field, str(value))
+        keys = []
+        for channel in channels:
+            if field not in KEYS[channel]:
+                raise ValueError(f"{channel} payloads cannot be matched on {field}")
+            keys.append((channel, field, str(value)))
         subscription = Subscription()
         with self._lock:
-            self._subscriptions.setdefault(key, set()).add(subscription)
+            for key in keys:
+                self._subscriptions.setdefault(key, set()).add(subscription)
         try:
             yield subscription
         finally:
             with self._lock:
-                subscriptions = self._subscriptions[key]
-                subscriptions.discard(subscription)
-                if not subscriptions:
-                    del self._subscriptions[key]
+                for key in keys:
+                    subscriptions = self._subscriptions[key]
+                    subscriptions.discard(subscription)
+                    if not subscriptions:
+                        del self._subscriptions[key]
 
     def waiting(self) -> int:
         """How many subscriptions are open right now."""
         with self._lock:
-            return sum(len(subscriptions) for subscriptions in self._subscriptions.values())
+            return len(set().union(*self._subscriptions.values()))
 
     def _deliver(self, channel: str, payload_text: str) -> None:
         for callback in self._callbacks.get(channel, ()):
@@ -117,10 +128,12 @@ class Hub:
         except ValueError:
             log.warning("hub: %s sent a payload that is not JSON: %.100r", channel, payload_text)
             return
+        keep = channel in EPHEMERAL
         with self._lock:
             for field in KEYS.get(channel, ()):
                 for subscription in self._subscriptions.get((channel, field, str(payload.get(field))), ()):
-                    subscription.payloads.append(payload)
+                    if keep:
+                        subscription.payloads.append(payload)
                     subscription.event.set()
 
     def _wake_all(self) -> None:

@@ -20,7 +20,7 @@ VALUES (%(client_id)s, %(visitor_name)s, %(visitor_email)s, %(visitor_token_hash
 RETURNING {CONVERSATION_COLUMNS}"""
 
 SELECT_FOR_VISITOR = """
-SELECT v.id, v.client_id, c.allowed_domains
+SELECT v.id, v.client_id, c.user_id AS owner_id, c.allowed_domains
 FROM conversations v JOIN clients c ON c.id = v.client_id
 WHERE v.id = %(id)s AND v.visitor_token_hash = %(visitor_token_hash)s AND c.status = 'active'"""
 
@@ -79,6 +79,15 @@ UPDATE conversations SET last_message_at = now()
 WHERE id = %(id)s AND status = 'open'
 RETURNING id"""
 
+# A seen mark only moves forward: the row lock makes concurrent marks take turns, and each
+# re-checks the condition on the row as the previous one left it.
+MOVE_SEEN_MARK = """
+UPDATE conversations SET {column} = %(message_id)s
+WHERE id = %(id)s AND ({column} IS NULL OR {column} < %(message_id)s)
+RETURNING id"""
+SEEN_MARK_COLUMNS = {"visitor": "visitor_last_seen_message_id",
+                     "agent": "agent_last_seen_message_id"}
+
 
 class ConversationRepository:
     def __init__(self, conn):
@@ -96,7 +105,7 @@ class ConversationRepository:
         }).fetchone()
 
     def get_for_visitor(self, conversation_id: str, visitor_token_hash: str):
-        """{id, allowed_domains} when the token is this conversation's and its client
+        """{id, client_id, owner_id, allowed_domains} when the token is this conversation's and its client
         is active, else None."""
         return self.conn.execute(SELECT_FOR_VISITOR, {
             "id": conversation_id, "visitor_token_hash": visitor_token_hash}).fetchone()
@@ -146,3 +155,9 @@ class ConversationRepository:
         """Mark activity now; False when the conversation is closed."""
         return self.conn.execute(RECORD_VISITOR_MESSAGE,
                                  {"id": conversation_id}).fetchone() is not None
+
+    def move_seen_mark(self, conversation_id, by: str, message_id: int) -> bool:
+        """Set the `by` side's seen mark to `message_id` if that is further; whether it moved."""
+        query = sql.SQL(MOVE_SEEN_MARK).format(column=sql.Identifier(SEEN_MARK_COLUMNS[by]))
+        return self.conn.execute(query, {"id": conversation_id,
+                                         "message_id": message_id}).fetchone() is not None

@@ -23,6 +23,9 @@ SELECT {MESSAGE_COLUMNS} FROM (
 ) latest
 ORDER BY id"""
 
+SELECT_IN_CONVERSATION = """
+SELECT 1 FROM messages WHERE id = %(id)s AND conversation_id = %(conversation_id)s"""
+
 
 class MessageRepository:
     def __init__(self, conn):
@@ -41,3 +44,7 @@ class MessageRepository:
         """The latest `limit` messages, oldest first."""
         return self.conn.execute(SELECT_LATEST, {
             "conversation_id": conversation_id, "limit": limit}).fetchall()
+
+    def is_in_conversation(self, conversation_id, message_id: int) -> bool:
+        return self.conn.execute(SELECT_IN_CONVERSATION, {
+            "id": message_id, "conversation_id": conversation_id}).fetchone() is not None

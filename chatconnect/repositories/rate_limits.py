@@ -12,6 +12,11 @@ RETURNING hits, ceil(extract(epoch FROM
 
 DELETE = "DELETE FROM rate_limits WHERE key = %(key)s"
 
+# Counters of one kind (key prefix) whose window ended long ago count nothing any more.
+DELETE_STALE = """
+DELETE FROM rate_limits
+WHERE starts_with(key, %(prefix)s) AND window_start < now() - make_interval(secs => %(seconds)s)"""
+
 RELEASE = "UPDATE rate_limits SET hits = greatest(hits - 1, 0) WHERE key = %(key)s"
 
 
@@ -30,3 +35,8 @@ class RateLimitRepository:
     def release(self, key: str) -> None:
         """Take back one hit (one that turned out not to count, e.g. a successful sign-in)."""
         self.conn.execute(RELEASE, {"key": key})
+
+    def delete_stale(self, prefix: str, seconds: int) -> int:
+        """Delete the counters of keys starting with `prefix` whose window began more than
+        `seconds` ago (longer than their window)."""
+        return self.conn.execute(DELETE_STALE, {"prefix": prefix, "seconds": seconds}).rowcount

@@ -1,11 +1,13 @@
-"""The team side of conversations: list, read, close or tag, reply, and long-poll for messages."""
+"""The team side of conversations: list, read, close or tag, reply, long-poll for messages,
+say that the team is typing and mark messages seen."""
 
 
-from flask import Blueprint
+from flask import Blueprint, Response
 from flask_login import current_user, login_required
 
 from .. import chat
-from ..chat import MESSAGE_BODY, MESSAGES_PER_LIST, message_list, message_query, messages_after
+from ..chat import (MESSAGE_BODY, MESSAGES_PER_LIST, message_id, message_list, message_query,
+                    messages_after)
 from ..db import transaction
 from ..errors import not_found
 from ..pagination import page, page_params
@@ -82,3 +84,32 @@ def list_agent_messages(client_id, conversation_id):
             raise not_found("conversation")
         rows = messages_after(conn, conversation["id"], after)
     return message_list(conversation["id"], after, wait, rows)
+
+
+def _owned_conversation(conn, client_id, conversation_id):
+    conversation = ConversationRepository(conn).get_for_owner(current_user.id, client_id,
+                                                              conversation_id)
+    if conversation is None:
+        raise not_found("conversation")
+    return conversation
+
+
+@bp.post("/<id:client_id>/conversations/<id:conversation_id>/typing")
+@login_required
+def agent_typing(client_id, conversation_id):
+    with transaction() as conn:
+        conversation = _owned_conversation(conn, client_id, conversation_id)
+        chat.send_typing(conn, current_user.id, conversation["client_id"], conversation["id"],
+                         "agent")
+    return Response(status=204)
+
+
+@bp.post("/<id:client_id>/conversations/<id:conversation_id>/seen")
+@login_required
+def agent_seen(client_id, conversation_id):
+    body = parse_body({"message_id": message_id}, required=("message_id",))
+    with transaction() as conn:
+        conversation = _owned_conversation(conn, client_id, conversation_id)
+        chat.mark_seen(conn, conversation["client_id"], conversation["id"], "agent",
+                       body["message_id"])
+    return Response(status=204)

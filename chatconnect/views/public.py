@@ -12,13 +12,17 @@ from werkzeug.http import parse_etags
 from ..db import single_statement
 from ..errors import not_found
 from ..origins import add_cors_headers, check_public_origin
+from ..realtime import presence
+from ..repositories.agent_presence import AgentPresenceRepository
 from ..repositories.clients import ClientRepository
+from ..serialize import iso_utc
 from ..validation import is_public_api_key
 
 bp = Blueprint("public", __name__, url_prefix="/api/public")
 bp.after_request(add_cors_headers)
 
 CACHE_CONTROL = "public, max-age=60"
+STATUS_CACHE_CONTROL = "public, max-age=15"
 
 
 def _allowed_widget(public_api_key: str):
@@ -59,4 +63,36 @@ def get_widget(public_api_key):
 @bp.route("/widgets/<public_api_key>", methods=["OPTIONS"])
 def preflight_widget(public_api_key):
     _allowed_widget(public_api_key)
+    return "", 204
+
+
+def _widget_status(public_api_key: str, conn=None):
+    """The active client's presence for this key, if the request's Origin may ask."""
+    if not is_public_api_key(public_api_key):
+        raise not_found("widget")
+    if conn is None:
+        with single_statement() as conn:
+            return _widget_status(public_api_key, conn)
+    status = AgentPresenceRepository(conn).widget_status(public_api_key, presence.online_since())
+    if status is None:
+        raise not_found("widget")
+    check_public_origin(status["allowed_domains"])
+    return status
+
+
+@bp.get("/widgets/<public_api_key>/status", provide_automatic_options=False)
+def get_widget_status(public_api_key):
+    """Whether the team is there: asked by the widget of every open page, so one statement."""
+    now = presence.now()
+    with single_statement() as conn:
+        status = _widget_status(public_api_key, conn)
+        open_now, next_open_at = presence.opening_status(conn, status["id"], now)
+    body = {"agents_online": status["agents_online"], "open_now": open_now,
+            "next_open_at": iso_utc(next_open_at)}
+    return body, {"Cache-Control": STATUS_CACHE_CONTROL}
+
+
+@bp.route("/widgets/<public_api_key>/status", methods=["OPTIONS"])
+def preflight_widget_status(public_api_key):
+    _widget_status(public_api_key)
     return "", 204

@@ -6,15 +6,18 @@ returned when the conversation started; anything wrong with it is a plain 404.""
 
 import secrets
 
-from flask import Blueprint, current_app, request
+from flask import Blueprint, Response, current_app, request
 
 from .. import chat, ratelimit
-from ..chat import MESSAGE_BODY, message_list, message_query, messages_after
+from ..chat import MESSAGE_BODY, message_id, message_list, message_query, messages_after
 from ..db import transaction
 from ..errors import ApiError, not_found
 from ..origins import add_cors_headers, check_public_origin
 from ..repositories.conversations import ConversationRepository
-from ..serialize import conversation_json, message_json
+from ..realtime.streams import (EVENTS_PER_LIST, event_list, event_query, event_stream,
+                                wants_stream)
+from ..repositories.events import EventRepository
+from ..serialize import VISITOR_EVENT_TYPES, conversation_json, message_json, visitor_event_json
 from ..tokens import hash_secret
 from ..validation import is_public_api_key, nullable, parse_body, text
 
@@ -100,7 +103,53 @@ def create_visitor_message(conversation_id):
     return message_json(message), 201
 
 
+@bp.get("/conversations/<id:conversation_id>/events", **NO_AUTOMATIC_OPTIONS)
+def list_visitor_events(conversation_id):
+    with transaction() as conn:
+        conversation = _visitor_conversation(conn, conversation_id)
+    after, wait = event_query()
+    client_id, conversation_id = conversation["client_id"], conversation["id"]
+
+    def fetch(after):
+        with transaction() as conn:
+            return EventRepository(conn).list_for_conversation(
+                client_id, conversation_id, after, EVENTS_PER_LIST + 1, VISITOR_EVENT_TYPES)
+
+    if wants_stream():
+        return event_stream(fetch, after, visitor_event_json,
+                            lambda payload: payload["by"] == "agent",
+                            conversation_id=conversation_id)
+    return event_list(fetch, after, wait, visitor_event_json,
+                      conversation_id=conversation_id)
+
+
+@bp.post("/conversations/<id:conversation_id>/typing", **NO_AUTOMATIC_OPTIONS)
+def visitor_typing(conversation_id):
+    with transaction() as conn:
+        conversation = _visitor_conversation(conn, conversation_id)
+        chat.send_typing(conn, conversation["owner_id"], conversation["client_id"],
+                         conversation["id"], "visitor")
+    return Response(status=204)
+
+
+@bp.post("/conversations/<id:conversation_id>/seen", **NO_AUTOMATIC_OPTIONS)
+def visitor_seen(conversation_id):
+    with transaction() as conn:
+        conversation = _visitor_conversation(conn, conversation_id)
+        body = parse_body({"message_id": message_id}, required=("message_id",))
+        chat.mark_seen(conn, conversation["client_id"], conversation["id"], "visitor",
+                       body["message_id"])
+    return Response(status=204)
+
+
+# Preflights carry no visitor token: they learn only which origins may ask.
 @bp.route("/conversations/<id:conversation_id>/messages", methods=["OPTIONS"])
+@bp.route("/conversations/<id:conversation_id>/events", methods=["OPTIONS"],
+          endpoint="preflight_events")
+@bp.route("/conversations/<id:conversation_id>/typing", methods=["OPTIONS"],
+          endpoint="preflight_typing")
+@bp.route("/conversations/<id:conversation_id>/seen", methods=["OPTIONS"],
+          endpoint="preflight_seen")
 def preflight_messages(conversation_id):
     with transaction() as conn:
         allowed_domains = ConversationRepository(conn).allowed_domains_for_preflight(
