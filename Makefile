@@ -1,10 +1,12 @@
 # `make run` serves the API on 127.0.0.1:8000; `make test` runs the test suite.
+# `make cli ARGS="users create"` and `make psql` reach the database of `make run`
+# (or DATABASE_URL's).
 PYTHON3 ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 
-.PHONY: install run test bench bench-realtime bench-webhooks bench-register-flood bench-caches bench-tools bench-knowledge-base clean
+.PHONY: install run cli psql test bench bench-realtime bench-webhooks bench-register-flood bench-caches bench-tools bench-knowledge-base clean
 
 install: $(INSTALLED)
 
@@ -19,6 +21,12 @@ $(INSTALLED): setup.cfg pyproject.toml
 
 run: $(INSTALLED)
 	$(PY) -m chatconnect.devserver
+
+cli: $(INSTALLED)
+	@$(VENV)/bin/chatconnect $(ARGS)
+
+psql: $(INSTALLED)
+	@$(VENV)/bin/chatconnect db shell
 
 test: $(INSTALLED)
 	$(PY) -m pytest -n auto $(PYTEST_ARGS)

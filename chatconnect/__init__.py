@@ -17,6 +17,13 @@ from .views import (articles, clients, conversations, events, help_center, ops, 
 MAX_BODY_BYTES = 64 * 1024
 
 
+def _no_content_type_without_content(response):
+    """Flask labels every response text/html; a 204 or 304 has no body to describe."""
+    if response.status_code in (204, 304):
+        response.headers.pop("Content-Type", None)
+    return response
+
+
 def create_app(config: Mapping[str, str] | None = None) -> Flask:
     """Build the app from the environment; `config` entries override environment variables."""
     try:
@@ -38,6 +45,7 @@ def create_app(config: Mapping[str, str] | None = None) -> Flask:
 
     errors.init_app(app)
     security.init_app(app)
+    app.after_request(_no_content_type_without_content)
     db.init_app(app)
     metrics.init_app(app)
     auth.init_app(app)
