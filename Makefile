@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 
-.PHONY: install run test bench clean
+.PHONY: install run test bench bench-realtime bench-webhooks bench-tools clean
 
 install: $(INSTALLED)
 
@@ -25,12 +25,22 @@ test: $(INSTALLED)
 
 # wrk is a Debian package: installed here when missing and running as root, else bench/run.py
 # says how to get it. BENCH_ARGS passes options, e.g. BENCH_ARGS="--clients 1000000".
-bench: $(INSTALLED)
+bench: bench-tools
+	$(PY) bench/run.py $(BENCH_ARGS)
+	$(PY) bench/realtime.py
+	$(MAKE) bench-webhooks
+
+bench-realtime: bench-tools
+	$(PY) bench/realtime.py $(BENCH_ARGS)
+
+bench-tools: $(INSTALLED)
 	@command -v wrk >/dev/null || [ "$$(id -u)" != 0 ] || ! command -v apt-get >/dev/null || { \
 		echo "installing wrk (apt-get install wrk)"; \
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null 2>&1 || \
 		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; }; }
-	$(PY) bench/run.py $(BENCH_ARGS)
+
+bench-webhooks: $(INSTALLED)
+	$(PY) bench/webhooks.py $(BENCH_WEBHOOKS_ARGS)
 
 clean:
 	rm -rf $(VENV) *.egg-info

@@ -10,7 +10,7 @@ from . import auth, db, errors, logs
 from .config import ConfigError, load_settings
 from .validation import IdConverter
 from .views import auth as auth_views
-from .views import clients, conversations, events, ops, public, visitor
+from .views import clients, conversations, events, ops, public, visitor, webhooks
 
 MAX_BODY_BYTES = 64 * 1024
 
@@ -43,6 +43,7 @@ def create_app(config: Mapping[str, str] | None = None) -> Flask:
     app.register_blueprint(conversations.bp)
     app.register_blueprint(visitor.bp)
     app.register_blueprint(events.bp)
+    app.register_blueprint(webhooks.bp)
 
     from . import cli
     cli.init_app(app)

@@ -1,5 +1,7 @@
 """Command line: `flask --app chatconnect …` or the `chatconnect` console script."""
 
+import signal
+
 import click
 import psycopg
 from flask import current_app
@@ -13,13 +15,16 @@ from .repositories.events import EventRepository
 from .repositories.rate_limits import RateLimitRepository
 from .repositories.sessions import SessionRepository
 from .repositories.users import UserRepository
+from .repositories.webhook_deliveries import WebhookDeliveryRepository
 from .validation import parse_fields
 from .views.auth import PASSWORD, USERNAME
+from .webhooks.worker import Worker
 
 db_cli = AppGroup("db", help="Database schema.")
 sessions_cli = AppGroup("sessions", help="Sign-in sessions.")
 users_cli = AppGroup("users", help="User accounts.")
 events_cli = AppGroup("events", help="The stored event feed.")
+webhooks_cli = AppGroup("webhooks", help="Webhook deliveries.")
 
 
 @db_cli.command("upgrade")
@@ -75,11 +80,45 @@ def users_create(username, password):
     click.echo(f"created user {user.username} ({user.id})")
 
 
+@webhooks_cli.command("purge")
+@click.option("--days", default=30, show_default=True, type=click.IntRange(1, 36500),
+              help="Keep the delivery log of this many days.")
+def webhooks_purge(days):
+    """Delete finished deliveries older than --days from the log; run it daily from cron."""
+    with transaction() as conn:
+        deleted = WebhookDeliveryRepository(conn).purge_finished(days)
+    click.echo(f"deleted {deleted} finished deliver{'y' if deleted == 1 else 'ies'}")
+
+
+@click.command("worker")
+@click.option("--concurrency", default=16, show_default=True, type=click.IntRange(1, 512),
+              help="Deliveries attempted at once by this process.")
+@click.option("--per-endpoint", default=4, show_default=True, type=click.IntRange(1, 64),
+              help="Deliveries attempted at once to one webhook, by all workers together.")
+@click.option("--poll-interval", default=10.0, show_default=True,
+              type=click.FloatRange(0.05, 600),
+              help="Seconds between looks at the database when no notification wakes it.")
+def worker_command(concurrency, per_endpoint, poll_interval):
+    """Deliver webhooks until SIGTERM or Ctrl-C; any number of workers may run at once."""
+    worker = Worker(current_app.extensions["db_pool"], current_app.config["DATABASE_URL"],
+                    concurrency=concurrency, per_endpoint=per_endpoint,
+                    poll_interval=poll_interval,
+                    allow_private=current_app.config["WEBHOOK_ALLOW_PRIVATE_NETWORKS"])
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: worker.stop())
+    click.echo(f"webhook worker started (concurrency {concurrency}, "
+               f"{per_endpoint} per endpoint)", err=True)
+    worker.run()
+    click.echo("webhook worker stopped", err=True)
+
+
 def init_app(app) -> None:
     app.cli.add_command(db_cli)
     app.cli.add_command(sessions_cli)
     app.cli.add_command(users_cli)
     app.cli.add_command(events_cli)
+    app.cli.add_command(webhooks_cli)
+    app.cli.add_command(worker_command)
 
 
 def main():

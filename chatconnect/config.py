@@ -26,6 +26,15 @@ def _rate(environ, name, default):
     return int(match[1]), int(match[2])
 
 
+def _boolean(environ, name, default=False):
+    raw = environ.get(name, "").strip().lower()
+    if not raw:
+        return default
+    if raw not in ("true", "false", "1", "0", "yes", "no"):
+        raise ConfigError(f"{name} must be true or false, got {raw!r}")
+    return raw in ("true", "1", "yes")
+
+
 def _origins(environ, name):
     origins = [o.strip().rstrip("/") for o in environ.get(name, "").split(",") if o.strip()]
     for origin in origins:
@@ -85,5 +94,6 @@ def load_settings(environ: Mapping[str, str]) -> dict:
         "WAITS_PER_VISITOR": _integer(environ, "WAITS_PER_VISITOR", 4, minimum=1),
         "WAITS_PER_SESSION": _integer(environ, "WAITS_PER_SESSION", 8, minimum=1),
         "WAITS_PER_IP": _integer(environ, "WAITS_PER_IP", 300, minimum=1),
+        "WEBHOOK_ALLOW_PRIVATE_NETWORKS": _boolean(environ, "WEBHOOK_ALLOW_PRIVATE_NETWORKS"),
         "LOG_LEVEL": environ.get("LOG_LEVEL", "INFO").strip().upper() or "INFO",
     }

@@ -1,4 +1,4 @@
-"""What `make run` runs: the schema upgrade, then gunicorn on 127.0.0.1.
+"""What `make run` runs: the schema upgrade, then gunicorn on 127.0.0.1 and one webhook worker.
 
 Without DATABASE_URL (from the environment or .env) it uses a PostgreSQL cluster of its
 own in instance/postgres, which keeps its data from one run to the next.
@@ -27,6 +27,7 @@ def main() -> int:
         signal.signal(signum, _interrupt)
     cluster = None
     gunicorn = None
+    webhook_worker = None
     try:
         if not os.environ.get("DATABASE_URL"):
             local = LocalCluster(DATA_DIR)
@@ -51,6 +52,7 @@ def main() -> int:
             return 1
         gunicorn = subprocess.Popen([sys.executable, "-m", "gunicorn", "-c", "deploy/gunicorn.conf.py",
                                      "--bind", f"127.0.0.1:{port}", "wsgi:app"])
+        webhook_worker = _start_webhook_worker()
         if _wait_for_port(int(port), gunicorn):
             print(f"\nChatConnect is running at http://127.0.0.1:{port}\n"
                   f"Try: curl http://127.0.0.1:{port}/readyz\n"
@@ -65,11 +67,18 @@ def main() -> int:
         # A second Ctrl-C must not leave the database running without its app.
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        if webhook_worker is not None:
+            _stop(webhook_worker)
         if gunicorn is not None:
             _stop(gunicorn)
         if cluster is not None:
             print(f"Stopping PostgreSQL in {DATA_DIR}")
             cluster.stop()
+
+
+def _start_webhook_worker() -> subprocess.Popen:
+    """`chatconnect worker`, which delivers webhooks (it stops on SIGTERM like gunicorn)."""
+    return subprocess.Popen([sys.executable, "-m", "flask", "--app", "chatconnect", "worker"])
 
 
 def _interrupt(signum, frame):

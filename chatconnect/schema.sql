@@ -155,3 +155,54 @@ CREATE UNLOGGED TABLE IF NOT EXISTS agent_presence (
     user_id varchar PRIMARY KEY REFERENCES users (id) ON DELETE CASCADE,
     seen_at timestamptz NOT NULL
 );
+
+-- Webhooks: URLs a client registers to receive its stored events. secret signs every
+-- delivery (it must be kept to sign, so it cannot be stored hashed); an empty events list
+-- means every stored type. last_event_id is the id up to which the events of the client have
+-- been turned into deliveries: ids become visible in increasing order (see events), so
+-- resuming after it never skips an event.
+CREATE TABLE IF NOT EXISTS webhooks (
+    id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    client_id varchar NOT NULL REFERENCES clients (id) ON DELETE CASCADE,
+    url text NOT NULL,
+    secret text NOT NULL,
+    events text[] NOT NULL DEFAULT '{}',
+    active boolean NOT NULL DEFAULT true,
+    last_event_id bigint NOT NULL DEFAULT 0,
+    created_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX IF NOT EXISTS webhooks_client_id_created_at_idx ON webhooks (client_id, created_at, id);
+CREATE INDEX IF NOT EXISTS webhooks_last_event_id_idx ON webhooks (last_event_id);
+
+-- One row per event and webhook, and one per redelivery asked for (redelivery_of names the
+-- delivery it repeats). attempt counts the attempts made; a pending row is due at
+-- next_attempt_at. A worker leases a row while it attempts it:
+-- lease_token names the attempt, leased_until bounds it, leased_by is the backend pid of the
+-- worker's own session, so a row held by a worker that died is taken over at once.
+CREATE TABLE IF NOT EXISTS webhook_deliveries (
+    id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    client_id varchar NOT NULL,
+    webhook_id uuid NOT NULL REFERENCES webhooks (id) ON DELETE CASCADE,
+    event_id bigint NOT NULL REFERENCES events (id) ON DELETE CASCADE,
+    event_type text NOT NULL,
+    status text NOT NULL DEFAULT 'pending' CHECK (status IN ('pending', 'succeeded', 'failed')),
+    attempt integer NOT NULL DEFAULT 0,
+    response_status integer,
+    duration_ms integer,
+    error text,
+    created_at timestamptz NOT NULL DEFAULT now(),
+    next_attempt_at timestamptz DEFAULT now(),
+    lease_token uuid,
+    leased_until timestamptz,
+    leased_by integer,
+    redelivery_of uuid
+);
+CREATE UNIQUE INDEX IF NOT EXISTS webhook_deliveries_once_idx
+    ON webhook_deliveries (webhook_id, event_id) WHERE redelivery_of IS NULL;
+CREATE INDEX IF NOT EXISTS webhook_deliveries_log_idx
+    ON webhook_deliveries (webhook_id, created_at DESC, id DESC);
+CREATE INDEX IF NOT EXISTS webhook_deliveries_due_idx
+    ON webhook_deliveries (next_attempt_at) WHERE status = 'pending';
+CREATE INDEX IF NOT EXISTS webhook_deliveries_leased_idx
+    ON webhook_deliveries (webhook_id) WHERE lease_token IS NOT NULL;
+CREATE INDEX IF NOT EXISTS webhook_deliveries_event_id_idx ON webhook_deliveries (event_id);

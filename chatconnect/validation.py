@@ -91,6 +91,12 @@ def one_of(*choices):
     return check
 
 
+def boolean(value):
+    if not isinstance(value, bool):
+        raise Invalid("must be true or false")
+    return value
+
+
 def list_of(item_check, max_items):
     """A list of at most max_items entries, each passed through item_check and de-duplicated.
 

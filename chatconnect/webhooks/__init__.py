@@ -1,0 +1,1 @@
+"""Webhooks: every stored event POSTed, signed, to the URLs a client registers."""
