@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 
-.PHONY: install run test bench bench-realtime bench-webhooks bench-tools clean
+.PHONY: install run test bench bench-realtime bench-webhooks bench-register-flood bench-tools clean
 
 install: $(INSTALLED)
 
@@ -29,6 +29,7 @@ bench: bench-tools
 	$(PY) bench/run.py $(BENCH_ARGS)
 	$(PY) bench/realtime.py
 	$(MAKE) bench-webhooks
+	$(MAKE) bench-register-flood
 
 bench-realtime: bench-tools
 	$(PY) bench/realtime.py $(BENCH_ARGS)
@@ -41,6 +42,9 @@ bench-tools: $(INSTALLED)
 
 bench-webhooks: $(INSTALLED)
 	$(PY) bench/webhooks.py $(BENCH_WEBHOOKS_ARGS)
+
+bench-register-flood: $(INSTALLED)
+	$(PY) bench/register_flood.py $(FLOOD_ARGS)
 
 clean:
 	rm -rf $(VENV) *.egg-info

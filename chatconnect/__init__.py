@@ -6,7 +6,8 @@ from collections.abc import Mapping
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from . import auth, db, errors, logs
+from . import auth, db, errors, logs, passwords
+from .body_limit import ChunkedBodyLimit
 from .config import ConfigError, load_settings
 from .validation import IdConverter
 from .views import auth as auth_views
@@ -29,6 +30,7 @@ def create_app(config: Mapping[str, str] | None = None) -> Flask:
     app.config.update(settings, MAX_CONTENT_LENGTH=MAX_BODY_BYTES)
     app.json.sort_keys = False
     logs.init_app(app)
+    app.wsgi_app = ChunkedBodyLimit(app.wsgi_app, MAX_BODY_BYTES)
     if settings["TRUSTED_PROXY_HOPS"]:
         hops = settings["TRUSTED_PROXY_HOPS"]
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
@@ -36,6 +38,7 @@ def create_app(config: Mapping[str, str] | None = None) -> Flask:
     errors.init_app(app)
     db.init_app(app)
     auth.init_app(app)
+    passwords.init_app(app)
     app.register_blueprint(ops.bp)
     app.register_blueprint(auth_views.bp)
     app.register_blueprint(clients.bp)

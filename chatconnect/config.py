@@ -85,6 +85,9 @@ def load_settings(environ: Mapping[str, str]) -> dict:
         "TRUSTED_PROXY_HOPS": _integer(environ, "TRUSTED_PROXY_HOPS", 0),
         "LOGIN_LIMIT_PER_USERNAME": _rate(environ, "LOGIN_LIMIT_PER_USERNAME", "10/900"),
         "LOGIN_LIMIT_PER_IP": _rate(environ, "LOGIN_LIMIT_PER_IP", "30/900"),
+        "REGISTER_LIMIT_PER_IP": _rate(environ, "REGISTER_LIMIT_PER_IP", "10/3600"),
+        "PASSWORD_HASH_CONCURRENCY": _integer(environ, "PASSWORD_HASH_CONCURRENCY", 2,
+                                              minimum=1),
         "CONVERSATION_LIMIT_PER_IP": _rate(environ, "CONVERSATION_LIMIT_PER_IP", "10/3600"),
         "VISITOR_MESSAGE_LIMIT_PER_IP": _rate(environ, "VISITOR_MESSAGE_LIMIT_PER_IP", "60/60"),
         # Real-time: events, streams and how many waits one caller may hold at once.

@@ -8,9 +8,13 @@ CREATE TABLE IF NOT EXISTS users (
     username text NOT NULL,
     password text NOT NULL,
     created_at timestamptz NOT NULL DEFAULT now(),
+    credentials_version integer NOT NULL DEFAULT 1,
     CONSTRAINT users_username_unique UNIQUE (username)
 );
-CREATE UNIQUE INDEX IF NOT EXISTS users_username_lower_unique ON users (lower(username));
+-- Names that differ only in the case of ASCII letters are the same name (see username_key in
+-- chatconnect/repositories/users.py); migration 0003 replaced an index on lower(username).
+CREATE UNIQUE INDEX IF NOT EXISTS users_username_key_unique
+    ON users (translate(username, 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz'));
 
 CREATE TABLE IF NOT EXISTS clients (
     id varchar PRIMARY KEY DEFAULT gen_random_uuid(),
@@ -51,6 +55,7 @@ CREATE TABLE IF NOT EXISTS session (
     created_at timestamptz NOT NULL DEFAULT now(),
     last_seen_at timestamptz NOT NULL DEFAULT now(),
     user_agent text,
+    credentials_version integer NOT NULL DEFAULT 1,
     CONSTRAINT session_pkey PRIMARY KEY (sid)
 );
 CREATE INDEX IF NOT EXISTS "IDX_session_expire" ON session (expire);
@@ -63,7 +68,8 @@ CREATE TABLE IF NOT EXISTS api_tokens (
     name text NOT NULL,
     token_hash text NOT NULL UNIQUE,
     created_at timestamptz NOT NULL DEFAULT now(),
-    last_used_at timestamptz
+    last_used_at timestamptz,
+    credentials_version integer NOT NULL DEFAULT 1
 );
 CREATE INDEX IF NOT EXISTS api_tokens_user_id_idx ON api_tokens (user_id);
 

@@ -55,8 +55,11 @@ class ServerSession(CallbackDict, SessionMixin):
         self.load_error = None
 
 
-def start(conn, session: ServerSession, user_id: str, user_agent: str | None, config) -> str:
-    """Store `session` under a new id, replacing its old row; returns the session's public id.
+def start(conn, session: ServerSession, user_id: str, credentials_version: int,
+          user_agent: str | None, config) -> str | None:
+    """Store `session` under a new id, replacing its old row; returns the session's public id,
+    or None when the user's credentials are no longer at `credentials_version` (the caller
+    must then fail the request, which rolls the transaction back).
 
     Called inside the view's transaction at sign-in and password change (no fixation)."""
     repo = SessionRepository(conn)
@@ -64,9 +67,10 @@ def start(conn, session: ServerSession, user_id: str, user_agent: str | None, co
         repo.delete(hash_secret(session.sid))
     session.sid = secrets.token_urlsafe(32)
     session.new_sid = True
-    session.public_id = str(repo.create(
-        hash_secret(session.sid), dict(session), user_id, user_agent,
-        config["SESSION_IDLE_TIMEOUT"], config["SESSION_MAX_LIFETIME"]))
+    public_id = repo.create(hash_secret(session.sid), dict(session), user_id, credentials_version,
+                            user_agent, config["SESSION_IDLE_TIMEOUT"],
+                            config["SESSION_MAX_LIFETIME"])
+    session.public_id = str(public_id) if public_id else None
     return session.public_id
 
 

@@ -74,6 +74,8 @@ def app_config(database_url, **overrides) -> dict:
         "SECRET_KEY": "test-secret",
         "DB_POOL_MIN_SIZE": "1",
         "DB_POOL_MAX_SIZE": "4",
+        # Tests sign up many users from one address; the limit's own tests lower it again.
+        "REGISTER_LIMIT_PER_IP": "100000/3600",
         **overrides,
     }
 

@@ -208,7 +208,7 @@ def test_upgrade_refusing_the_data_says_why_in_one_error(new_database, tmp_path)
                              "upgrade"], cwd=tmp_path, env=env, capture_output=True, text=True,
                             timeout=60)
     assert result.returncode == 1
-    assert "users_username_lower_unique" in result.stderr
+    assert "users_username_key_unique" in result.stderr
     assert "Traceback" not in result.stderr
     with psycopg.connect(url) as conn:
         assert conn.execute("SELECT count(*) FROM users").fetchone() == (2,)

@@ -184,6 +184,7 @@ class Stack:
             "TRUSTED_PROXY_HOPS": "1",
             "CONVERSATION_LIMIT_PER_IP": f"{IP_LIMIT}/3600",
             "LOGIN_LIMIT_PER_IP": f"{IP_LIMIT}/900",
+            "REGISTER_LIMIT_PER_IP": "100000/3600",  # every test signs up from 127.0.0.1
             "DB_POOL_MIN_SIZE": "1",
             "DB_POOL_MAX_SIZE": "4",
             "DB_POOL_TIMEOUT": "1",
@@ -411,6 +412,41 @@ def test_body_over_the_limit_gets_the_json_413_from_nginx(client):
     response = client.post("/api/auth/login", b"[" + b" " * (64 * 1024 - 2) + b"]",
                            headers={"Content-Type": "application/json"})
     assert_error(response, 400, "bad_request")
+
+
+def raw_request(stack, data: bytes) -> Response:
+    """Bytes sent as they are over TLS to nginx, for requests http.client would not make."""
+    raw = socket.create_connection(("127.0.0.1", stack.https_port), 30)
+    with stack.tls.wrap_socket(raw, server_hostname=HOST) as sock:
+        sock.sendall(data)
+        response = http.client.HTTPResponse(sock)
+        response.begin()
+        return Response(response)
+
+
+@pytest.mark.parametrize("case, status", [
+    ("a 5 KiB URI, refused by gunicorn", 414),
+    ("a 10 KiB URI, refused by nginx", 414),
+    ("150 headers, refused by gunicorn", 431),
+    ("a 10 KiB header, refused by nginx", 431),
+    ("two Host headers, refused by nginx", 400),
+])
+def test_requests_refused_before_the_app_get_json_errors_too(client, stack, case, status):
+    if "URI" in case:
+        size = 5 * 1024 if "5 KiB" in case else 10 * 1024
+        response = client.get("/healthz?pad=" + "x" * size)
+    elif "150 headers" in case:
+        response = client.get("/healthz", headers={f"X-Pad-{n}": "x" for n in range(150)})
+    elif "10 KiB header" in case:
+        response = client.get("/healthz", headers={"X-Pad": "x" * 10 * 1024})
+    else:
+        response = raw_request(stack, f"GET /healthz HTTP/1.1\r\nHost: {HOST}\r\n"
+                                      f"Host: other.example\r\n\r\n".encode())
+    assert_error(response, status, "bad_request")
+    # The app's own errors pass through nginx unchanged.
+    response = client.post("/api/auth/login", b"{", headers={"Content-Type": "application/json"})
+    assert_error(response, 400, "bad_request")
+    assert response.json()["error"]["message"] == "the body is not valid JSON"
 
 
 def test_unknown_host_names_are_refused(client, stack):

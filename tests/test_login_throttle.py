@@ -2,6 +2,9 @@
 
 import pytest
 
+from chatconnect.db import transaction
+from chatconnect.repositories.users import UserRepository
+
 from .accounts import PASSWORD, sql, unique_username
 from .conftest import AuthActions
 
@@ -108,3 +111,35 @@ def test_behind_a_trusted_proxy_the_forwarded_client_ip_is_counted(app, make_app
     assert [from_ip("192.0.2.50").status_code for _ in range(2)] == [401, 401]
     assert_rate_limited(from_ip("192.0.2.50"))
     assert from_ip("192.0.2.51").status_code == 401
+
+
+def test_a_non_ascii_spelling_neither_dodges_the_limit_nor_reaches_the_account(limited):
+    """'İ' (U+0130) is 'i̇' to Python's lower() and 'i' to PostgreSQL's: the throttle key and
+    the lookup once disagreed, giving 'mİni' a bucket of its own that signed in as 'mini'."""
+    username = "mini-" + unique_username("").strip("-")
+    AuthActions(limited.test_client()).register(username)
+    assert [attempt(limited, username).status_code for _ in range(3)] == [401] * 3
+    assert_rate_limited(attempt(limited, username, PASSWORD))
+    for spelling in ("mİni" + username[4:], "MİNİ" + username[4:], "mını" + username[4:],
+                     "mini\u0307" + username[4:]):
+        response = attempt(limited, spelling, PASSWORD, ip="198.51.100.77")
+        assert response.status_code == 401, spelling
+        assert "Set-Cookie" not in response.headers
+    assert AuthActions(limited.test_client()).login(username.upper()).status_code == 429
+
+
+@pytest.mark.parametrize("name, same_name, other_name", [
+    ("Mini", "mINI", "mİni"),
+    ("straße", "STRAßE", "STRASSE"),
+    ("kelvin", "KELVIN", "\u212aelvin"),  # KELVIN SIGN, which lower() maps to 'k'
+])
+def test_the_unique_index_and_the_lookup_fold_ascii_letters_only(app, name, same_name,
+                                                                  other_name):
+    """Older accounts may have any name; both sides of the rule treat them alike."""
+    with app.app_context(), transaction() as conn:
+        users = UserRepository(conn)
+        assert users.create(name, "x") is not None
+        assert users.create(same_name, "x") is None  # the same name: refused by the index
+        assert users.create(other_name, "x") is not None  # another name
+        assert users.get_credentials(same_name)[0].username == name
+        assert users.get_credentials(other_name)[0].username == other_name

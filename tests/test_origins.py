@@ -46,6 +46,22 @@ def test_bad_patterns_are_refused(value):
     (["example.com"], "https://example.com:notaport", False),
     (["example.com"], "https://user@example.com", False),
     (["example.com"], "https://example.com#top", False),
+    (["example.com"], "HTTPS://Example.COM", True),
+    (["example.com"], "https://example.com/", False),
+    (["example.com"], "https://example.com.", False),
+    (["example.com"], "https://example.com:0", False),
+    (["example.com"], "https://example.com:99999", False),
+    (["*.example.com"], "https://evil.com%2f.example.com", False),
+    (["*.example.com"], "https://evil.com%2F.example.com", False),
+    (["*.example.com"], "https://.example.com", False),
+    (["*.example.com"], "https://a..example.com", False),
+    (["*.example.com"], "https://-a.example.com", False),
+    (["*.example.com"], "https://a_b.example.com", False),
+    (["*.example.com"], "https://a b.example.com", False),
+    (["*.example.com"], "https://evil.com\\.example.com", False),
+    (["*.example.com"], "http://[::1].example.com", False),
+    (["*.example.com"], "https://xn--bcher-kva.example.com", True),
+    (["127.0.0.1:8080"], "http://127.0.0.1:8080", True),
 ])
 def test_origin_matching(patterns, origin, allowed):
     assert origin_allowed(patterns, origin) is allowed

@@ -4,6 +4,8 @@ import pytest
 from werkzeug.security import generate_password_hash
 
 from chatconnect.db import transaction
+from chatconnect.repositories.api_tokens import ApiTokenRepository
+from chatconnect.repositories.sessions import SessionRepository
 from chatconnect.repositories.users import UserRepository
 
 from .accounts import (PASSWORD, bearer, create_token, register, session_cookie, signed_in_client,
@@ -140,7 +142,9 @@ def test_a_stale_hash_is_never_written_over_a_newer_one(app):
     with app.app_context(), transaction() as conn:
         users = UserRepository(conn)
         current = users.get_password_hash(user_id)
-        assert users.replace_password_hash(user_id, "an older hash", "x") is False
+        assert users.upgrade_password_hash(user_id, "an older hash", "x") is False
+        assert users.change_password(user_id, "an older hash", "x", 1) is None
+        assert users.change_password(user_id, current, "x", 2) is None  # not the version
         assert users.get_password_hash(user_id) == current
 
 
@@ -164,3 +168,24 @@ def test_a_wrong_password_does_not_upgrade_a_weak_hash(app, database_url):
     sql(database_url, "INSERT INTO users (username, password) VALUES (%s, %s)", (username, weak))
     assert AuthActions(app.test_client()).login(username, "wrong password").status_code == 401
     assert password_hash(database_url, username) == weak
+
+
+def test_sessions_and_tokens_of_older_credentials_are_refused_and_never_created(app, database_url):
+    """What closes the races of test_credential_races.py, step by step: a session or token is
+    valid only at its user's current credentials version, and none is created at an old one."""
+    username, client = register(app)
+    token = create_token(client)["token"]
+    user_id = client.get("/api/auth/me").get_json()["user"]["id"]
+    sql(database_url, "UPDATE users SET credentials_version = credentials_version + 1 "
+                      "WHERE id = %s", (user_id,))
+    assert client.get("/api/auth/me").status_code == 401
+    assert app.test_client().get("/api/auth/me", headers=bearer(token)).status_code == 401
+
+    with app.app_context(), transaction() as conn:
+        assert SessionRepository(conn).create("a" * 64, {}, user_id, 1, None, 60, 60) is None
+        assert ApiTokenRepository(conn).create(user_id, 1, "late", "b" * 64) is None
+        assert SessionRepository(conn).create("c" * 64, {}, user_id, 2, None, 60, 60)
+    # Rows left by sign-ins that raced a change are purged with the expired ones.
+    sql(database_url, "UPDATE users SET credentials_version = 3 WHERE id = %s", (user_id,))
+    result = app.test_cli_runner().invoke(args=["sessions", "purge"])
+    assert "deleted 2 expired sessions" in result.output

@@ -2,17 +2,24 @@
 
 from psycopg.types.json import Json
 
-# expire is `timestamp without time zone` in UTC (the original table's type).
+# expire is `timestamp without time zone` in UTC (the original table's type). A session made
+# before the user's last password change (an older credentials_version) is no session.
 SELECT_LIVE_SESSION = """
-SELECT s.id, s.sess, s.last_seen_at, u.id AS user_id, u.username, u.created_at
-FROM session s JOIN users u ON u.id = s.user_id
+SELECT s.id, s.sess, s.last_seen_at, u.id AS user_id, u.username, u.created_at,
+       u.credentials_version
+FROM session s JOIN users u ON u.id = s.user_id AND u.credentials_version = s.credentials_version
 WHERE s.sid = %(sid_hash)s AND s.expire > (now() AT TIME ZONE 'UTC')"""
 
+# Only while the user's credentials are still the ones that were checked: a sign-in whose
+# password check came before a password change creates nothing once the change has committed,
+# and a row written before that commit carries the old version, which the change ends.
 INSERT_SESSION = """
-INSERT INTO session (sid, sess, expire, user_id, user_agent)
-VALUES (%(sid_hash)s, %(sess)s,
-        (now() AT TIME ZONE 'UTC') + make_interval(secs => least(%(idle)s, %(lifetime)s)),
-        %(user_id)s, %(user_agent)s)
+INSERT INTO session (sid, sess, expire, user_id, user_agent, credentials_version)
+SELECT %(sid_hash)s, %(sess)s,
+       (now() AT TIME ZONE 'UTC') + make_interval(secs => least(%(idle)s, %(lifetime)s)),
+       u.id, %(user_agent)s, u.credentials_version
+FROM users u
+WHERE u.id = %(user_id)s AND u.credentials_version = %(credentials_version)s
 RETURNING id"""
 
 TOUCH_SESSION = """
@@ -29,13 +36,17 @@ DELETE_SESSION_FOR_USER = "DELETE FROM session WHERE id = %(id)s AND user_id = %
 DELETE_SESSIONS_FOR_USER = "DELETE FROM session WHERE user_id = %(user_id)s"
 
 SELECT_LIVE_SESSIONS_FOR_USER = """
-SELECT id, created_at, last_seen_at, user_agent FROM session
-WHERE user_id = %(user_id)s AND expire > (now() AT TIME ZONE 'UTC')
-ORDER BY last_seen_at DESC, id"""
+SELECT s.id, s.created_at, s.last_seen_at, s.user_agent
+FROM session s JOIN users u ON u.id = s.user_id AND u.credentials_version = s.credentials_version
+WHERE s.user_id = %(user_id)s AND s.expire > (now() AT TIME ZONE 'UTC')
+ORDER BY s.last_seen_at DESC, s.id"""
 
-# Rows without a user come from the original application; nothing can ever use them again.
+# Rows without a user come from the original application, and rows of older credentials from
+# sign-ins that raced a password change; nothing can ever use them again.
 DELETE_EXPIRED = """
-DELETE FROM session WHERE expire <= (now() AT TIME ZONE 'UTC') OR user_id IS NULL"""
+DELETE FROM session s
+WHERE s.expire <= (now() AT TIME ZONE 'UTC') OR s.user_id IS NULL
+   OR s.credentials_version <> (SELECT u.credentials_version FROM users u WHERE u.id = s.user_id)"""
 
 
 class SessionRepository:
@@ -46,10 +57,14 @@ class SessionRepository:
         """The unexpired session with this hash, joined with its user, or None."""
         return self.conn.execute(SELECT_LIVE_SESSION, {"sid_hash": sid_hash}).fetchone()
 
-    def create(self, sid_hash, sess, user_id, user_agent, idle, lifetime):
-        return self.conn.execute(INSERT_SESSION, {
+    def create(self, sid_hash, sess, user_id, credentials_version, user_agent, idle, lifetime):
+        """The new session's id, or None when the user's credentials are no longer at
+        `credentials_version` (the password changed after it was checked)."""
+        row = self.conn.execute(INSERT_SESSION, {
             "sid_hash": sid_hash, "sess": Json(sess), "user_id": user_id,
-            "user_agent": user_agent, "idle": idle, "lifetime": lifetime}).fetchone()["id"]
+            "credentials_version": credentials_version, "user_agent": user_agent,
+            "idle": idle, "lifetime": lifetime}).fetchone()
+        return row["id"] if row else None
 
     def touch(self, sid_hash, sess, idle, lifetime) -> None:
         self.conn.execute(TOUCH_SESSION, {

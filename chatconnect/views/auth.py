@@ -11,7 +11,7 @@ from ..errors import ApiError, not_found
 from ..repositories.api_tokens import MAX_TOKENS_PER_USER, ApiTokenRepository
 from ..repositories.rate_limits import RateLimitRepository
 from ..repositories.sessions import SessionRepository
-from ..repositories.users import UserRepository
+from ..repositories.users import UserRepository, username_key
 from ..serialize import iso_utc
 from ..tokens import hash_secret
 from ..validation import parse_body, text
@@ -50,27 +50,43 @@ def new_token_json(row, token: str) -> dict:
 
 def _sign_in(conn, user) -> None:
     login_user(user)
-    session_store.start(conn, session, user.id, request.user_agent.string or None,
-                        current_app.config)
+    if session_store.start(conn, session, user.id, user.credentials_version,
+                           request.user_agent.string or None, current_app.config) is None:
+        # The password changed after this one was checked: it is no longer the password.
+        raise ApiError(401, "unauthorized", "wrong username or password")
 
 
 def _username_limit(username: str):
-    return f"login:user:{username.lower()}", current_app.config["LOGIN_LIMIT_PER_USERNAME"]
+    return (f"login:user:{username_key(username)}",
+            current_app.config["LOGIN_LIMIT_PER_USERNAME"])
 
 
 def _ip_limit():
     return f"login:ip:{request.remote_addr or 'unknown'}", current_app.config["LOGIN_LIMIT_PER_IP"]
 
 
+def _username_taken():
+    return ApiError(409, "conflict", "that username is taken")
+
+
 @bp.post("/register")
 def register():
     body = parse_body({"username": USERNAME, "password": PASSWORD},
                       required=("username", "password"))
-    password_hash = passwords.hash_password(body["password"])
+    # Every attempt counts against the client's IP, a taken name too (committed before the
+    # 409), and a taken name is refused before any hashing: 409 tells no more than it did.
+    with transaction() as conn:
+        ratelimit.enforce(conn, f"register:ip:{request.remote_addr or 'unknown'}",
+                          current_app.config["REGISTER_LIMIT_PER_IP"])
+        taken = UserRepository(conn).username_taken(body["username"])
+    if taken:
+        raise _username_taken()
+    with passwords.hashing_slot(sign_up=True):
+        password_hash = passwords.hash_password(body["password"])
     with transaction() as conn:
         user = UserRepository(conn).create(body["username"], password_hash)
-        if user is None:
-            raise ApiError(409, "conflict", "that username is taken")
+        if user is None:  # taken meanwhile
+            raise _username_taken()
         _sign_in(conn, user)
     return {"user": user_json(user)}, 201
 
@@ -82,22 +98,24 @@ def login():
     username_key, username_limit = _username_limit(body["username"])
     ip_key, ip_limit = _ip_limit()
     # Each attempt is counted before the password is checked, so parallel guesses cannot slip
-    # past the limit; a successful one is taken back below. A refused one counts nothing.
-    with transaction() as conn:
-        ratelimit.enforce(conn, username_key, username_limit)
-        ratelimit.enforce(conn, ip_key, ip_limit)
-        credentials = UserRepository(conn).get_credentials(body["username"])
-    user, password_hash = credentials or (None, None)
-    if not passwords.verify(password_hash, body["password"]):
-        raise ApiError(401, "unauthorized", "wrong username or password")
-    upgraded_hash = (passwords.hash_password(body["password"])
-                     if passwords.needs_rehash(password_hash) else None)
+    # past the limit; a successful one is taken back below. A refused one (429, or 503 when no
+    # hashing slot is free) counts nothing.
+    with passwords.hashing_slot():
+        with transaction() as conn:
+            ratelimit.enforce(conn, username_key, username_limit)
+            ratelimit.enforce(conn, ip_key, ip_limit)
+            credentials = UserRepository(conn).get_credentials(body["username"])
+        user, password_hash = credentials or (None, None)
+        if not passwords.verify(password_hash, body["password"]):
+            raise ApiError(401, "unauthorized", "wrong username or password")
+        upgraded_hash = (passwords.hash_password(body["password"])
+                         if passwords.needs_rehash(password_hash) else None)
     with transaction() as conn:
         limits = RateLimitRepository(conn)
         limits.reset(username_key)
         limits.release(ip_key)
         if upgraded_hash:
-            UserRepository(conn).replace_password_hash(user.id, password_hash, upgraded_hash)
+            UserRepository(conn).upgrade_password_hash(user.id, password_hash, upgraded_hash)
         _sign_in(conn, user)
     return {"user": user_json(user)}
 
@@ -128,21 +146,25 @@ def change_password():
     user_id = current_user.id
     # Guessing the current password counts against the same limit as guessing it at sign-in.
     username_key, username_limit = _username_limit(current_user.username)
+    with passwords.hashing_slot():
+        with transaction() as conn:
+            ratelimit.enforce(conn, username_key, username_limit)
+            old_hash = UserRepository(conn).get_password_hash(user_id)
+        if not passwords.verify(old_hash, body["current_password"]):
+            raise ApiError(403, "forbidden", "the current password is wrong")
+        new_hash = passwords.hash_password(body["new_password"])
     with transaction() as conn:
-        ratelimit.enforce(conn, username_key, username_limit)
-        old_hash = UserRepository(conn).get_password_hash(user_id)
-    if not passwords.verify(old_hash, body["current_password"]):
-        raise ApiError(403, "forbidden", "the current password is wrong")
-    new_hash = passwords.hash_password(body["new_password"])
-    with transaction() as conn:
-        if not UserRepository(conn).replace_password_hash(user_id, old_hash, new_hash):
+        new_version = UserRepository(conn).change_password(user_id, old_hash, new_hash,
+                                                           current_user.credentials_version)
+        if new_version is None:
             raise ApiError(403, "forbidden", "the password was changed meanwhile")
         RateLimitRepository(conn).reset(username_key)
+        # The new version already ends them; deleting them keeps the tables clean.
         ApiTokenRepository(conn).delete_all_for_user(user_id)
         SessionRepository(conn).delete_all_for_user(user_id)
         if session.sid:
-            session_store.start(conn, session, user_id, request.user_agent.string or None,
-                                current_app.config)
+            session_store.start(conn, session, user_id, new_version,
+                                request.user_agent.string or None, current_app.config)
     return "", 204
 
 
@@ -180,8 +202,12 @@ def create_token():
     body = parse_body({"name": TOKEN_NAME}, required=("name",))
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
     with transaction() as conn:
-        row = ApiTokenRepository(conn).create(current_user.id, body["name"],
-                                              hash_secret(token))
+        row = ApiTokenRepository(conn).create(current_user.id, current_user.credentials_version,
+                                              body["name"], hash_secret(token))
+        if row is None and not UserRepository(conn).credentials_current(
+                current_user.id, current_user.credentials_version):
+            # The password changed while this request ran: its session or token is revoked.
+            raise ApiError(401, "unauthorized", "sign in or send a bearer token")
     if row is None:
         raise ApiError(409, "conflict",
                        f"you have {MAX_TOKENS_PER_USER} tokens already; delete one first")
