@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 
-.PHONY: install run test bench bench-realtime bench-webhooks bench-register-flood bench-tools clean
+.PHONY: install run test bench bench-realtime bench-webhooks bench-register-flood bench-tools bench-knowledge-base clean
 
 install: $(INSTALLED)
 
@@ -30,6 +30,7 @@ bench: bench-tools
 	$(PY) bench/realtime.py
 	$(MAKE) bench-webhooks
 	$(MAKE) bench-register-flood
+	$(PY) bench/knowledge_base.py
 
 bench-realtime: bench-tools
 	$(PY) bench/realtime.py $(BENCH_ARGS)
@@ -39,6 +40,9 @@ bench-tools: $(INSTALLED)
 		echo "installing wrk (apt-get install wrk)"; \
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null 2>&1 || \
 		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; }; }
+
+bench-knowledge-base: bench-tools
+	$(PY) bench/knowledge_base.py $(BENCH_ARGS)
 
 bench-webhooks: $(INSTALLED)
 	$(PY) bench/webhooks.py $(BENCH_WEBHOOKS_ARGS)

@@ -11,7 +11,8 @@ from .body_limit import ChunkedBodyLimit
 from .config import ConfigError, load_settings
 from .validation import IdConverter
 from .views import auth as auth_views
-from .views import clients, conversations, events, ops, public, visitor, webhooks
+from .views import (articles, clients, conversations, events, help_center, ops, public, visitor,
+                    webhooks)
 
 MAX_BODY_BYTES = 64 * 1024
 
@@ -47,6 +48,8 @@ def create_app(config: Mapping[str, str] | None = None) -> Flask:
     app.register_blueprint(visitor.bp)
     app.register_blueprint(events.bp)
     app.register_blueprint(webhooks.bp)
+    app.register_blueprint(articles.bp)
+    app.register_blueprint(help_center.bp)
 
     from . import cli
     cli.init_app(app)

@@ -98,5 +98,6 @@ def load_settings(environ: Mapping[str, str]) -> dict:
         "WAITS_PER_SESSION": _integer(environ, "WAITS_PER_SESSION", 8, minimum=1),
         "WAITS_PER_IP": _integer(environ, "WAITS_PER_IP", 300, minimum=1),
         "WEBHOOK_ALLOW_PRIVATE_NETWORKS": _boolean(environ, "WEBHOOK_ALLOW_PRIVATE_NETWORKS"),
+        "ARTICLE_SEARCH_LIMIT_PER_IP": _rate(environ, "ARTICLE_SEARCH_LIMIT_PER_IP", "120/60"),
         "LOG_LEVEL": environ.get("LOG_LEVEL", "INFO").strip().upper() or "INFO",
     }

@@ -23,15 +23,30 @@ def _serializer(list_name: str):
 def page_params(list_name: str) -> tuple[int, tuple[datetime, str] | None]:
     """(limit, the (timestamp, id) key of the last row of the previous page, or None)."""
     limit = query_integer("limit", DEFAULT_LIMIT, 1, MAX_LIMIT)
+    return limit, read_cursor(list_name, _timestamp_key)
+
+
+def _timestamp_key(payload) -> tuple[datetime, str]:
+    timestamp, row_id = payload
+    return datetime.fromisoformat(timestamp).astimezone(UTC), str(row_id)
+
+
+def read_cursor(list_name: str, parse):
+    """The request's `cursor`, unsigned and passed through `parse` (which raises TypeError or
+    ValueError on a payload it does not expect), or None without one."""
     cursor = request.args.get("cursor")
     if cursor is None:
-        return limit, None
+        return None
     try:
-        timestamp, row_id = _serializer(list_name).loads(cursor)
-        return limit, (datetime.fromisoformat(timestamp).astimezone(UTC), str(row_id))
+        return parse(_serializer(list_name).loads(cursor))
     except (BadData, TypeError, ValueError):
         raise validation_error({"cursor": "is not a cursor this server issued for this list"}) \
             from None
+
+
+def issue_cursor(list_name: str, payload) -> str:
+    """A cursor that read_cursor(list_name, …) accepts, holding the JSON value `payload`."""
+    return _serializer(list_name).dumps(payload)
 
 
 def page(rows: list, limit: int, to_json, list_name: str, sort_column: str) -> dict:
@@ -41,5 +56,5 @@ def page(rows: list, limit: int, to_json, list_name: str, sort_column: str) -> d
     next_cursor = None
     if more:
         last = rows[-1]
-        next_cursor = _serializer(list_name).dumps([iso_utc(last[sort_column]), str(last["id"])])
+        next_cursor = issue_cursor(list_name, [iso_utc(last[sort_column]), str(last["id"])])
     return {"items": [to_json(row) for row in rows], "next_cursor": next_cursor}
