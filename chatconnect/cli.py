@@ -1,14 +1,24 @@
-"""Command line: `flask --app chatconnect …` or the `chatconnect` console script."""
+"""Command line: the `chatconnect` console script (`make cli ARGS=…`), or `flask --app chatconnect …`.
 
+Without DATABASE_URL, the console script uses the database of `make run` in instance/postgres,
+in development mode, starting its cluster for the command when it is not running."""
+
+import os
+import shutil
 import signal
+import subprocess
+import sys
+from contextlib import ExitStack
 
 import click
 import psycopg
+from dotenv import find_dotenv, load_dotenv
 from flask import current_app
-from flask.cli import AppGroup, FlaskGroup
+from flask.cli import AppGroup, ScriptInfo, with_appcontext
+from psycopg_pool import PoolTimeout
 
-from . import demo, migrate, passwords
-from .db import transaction
+from . import demo, localdb, migrate, passwords
+from .db import error_line, transaction
 from .errors import ApiError
 from .chat import TYPING_KEY_PREFIX
 from .repositories.events import EventRepository
@@ -20,12 +30,23 @@ from .validation import parse_fields
 from .views.auth import PASSWORD, USERNAME
 from .webhooks.worker import Worker
 
-db_cli = AppGroup("db", help="Database schema.")
-sessions_cli = AppGroup("sessions", help="Sign-in sessions.")
-users_cli = AppGroup("users", help="User accounts.")
-demo_cli = AppGroup("demo", help="The demo of development mode.")
-events_cli = AppGroup("events", help="The stored event feed.")
-webhooks_cli = AppGroup("webhooks", help="Webhook deliveries.")
+
+class Commands(AppGroup):
+    """A group whose commands end with one line, not a traceback, when the database is away."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except (psycopg.OperationalError, PoolTimeout) as error:
+            raise click.ClickException(f"cannot reach the database: {error_line(error)}") from None
+
+
+db_cli = Commands("db", help="Database schema.")
+sessions_cli = Commands("sessions", help="Sign-in sessions.")
+users_cli = Commands("users", help="User accounts.")
+events_cli = Commands("events", help="The stored event feed.")
+webhooks_cli = Commands("webhooks", help="Webhook deliveries.")
+demo_cli = Commands("demo", help="The demo of development mode.")
 
 
 @db_cli.command("upgrade")
@@ -34,11 +55,29 @@ def db_upgrade():
     try:
         applied = migrate.upgrade(current_app.config["DATABASE_URL"])
     except psycopg.OperationalError as error:
-        raise click.ClickException(f"cannot reach the database: {error}".strip()) from None
+        raise click.ClickException(f"cannot reach the database: {error_line(error)}") from None
     except psycopg.Error as error:
         # e.g. usernames of the original application that differ only by case
-        raise click.ClickException(f"the upgrade stopped: {error}".strip()) from None
+        raise click.ClickException(f"the upgrade stopped: {error_line(error)}") from None
     click.echo("applied: " + ", ".join(applied) if applied else "schema is up to date")
+
+
+@db_cli.command("shell")
+def db_shell():
+    """Open psql on the database."""
+    psql = shutil.which("psql")
+    if psql is None:
+        bundled = localdb.find_bindir() / "psql"
+        if not bundled.is_file():
+            raise click.ClickException("psql was not found; install it (apt-get install postgresql-client)")
+        psql = str(bundled)
+    # Ctrl-C belongs to psql (it cancels the running query), not to this process.
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        returncode = subprocess.run([psql, current_app.config["DATABASE_URL"]], check=False).returncode
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    sys.exit(returncode)
 
 
 @sessions_cli.command("purge")
@@ -104,6 +143,7 @@ def webhooks_purge(days):
 
 
 @click.command("worker")
+@with_appcontext  # the console script's group provides no app context of its own
 @click.option("--concurrency", default=16, show_default=True, type=click.IntRange(1, 512),
               help="Deliveries attempted at once by this process.")
 @click.option("--per-endpoint", default=4, show_default=True, type=click.IntRange(1, 64),
@@ -135,6 +175,47 @@ def init_app(app) -> None:
     app.cli.add_command(worker_command)
 
 
+class ConsoleApp:
+    """The app of the console script; without DATABASE_URL, on the `make run` database."""
+
+    def __init__(self, resources: ExitStack):
+        self.resources = resources
+
+    def create_app(self):
+        from . import create_app
+        if os.environ.get("DATABASE_URL", "").strip():
+            _check_reachable(os.environ["DATABASE_URL"])
+        else:
+            if not (localdb.DEVELOPMENT_DATA_DIR.exists() or os.path.exists("wsgi.py")):
+                raise click.ClickException(
+                    "DATABASE_URL is not set, and this is not the project directory, whose "
+                    f"{localdb.DEVELOPMENT_DATA_DIR} the command would use otherwise")
+            say = lambda line: click.echo(line, err=True)  # noqa: E731
+            try:
+                os.environ["DATABASE_URL"] = self.resources.enter_context(
+                    localdb.development_database(say))
+            except localdb.LocalClusterError as error:
+                raise click.ClickException(f"{error} (the local database is the one of `make run`)") from None
+            if not os.environ.get("CHATCONNECT_ENV", "").strip():
+                os.environ["CHATCONNECT_ENV"] = "development"
+            migrate.upgrade(os.environ["DATABASE_URL"])
+        app = create_app()
+        # Closed before the cluster is stopped, or it would count as another process's use.
+        self.resources.callback(app.extensions["db_pool"].close)
+        return app
+
+
+def _check_reachable(database_url: str) -> None:
+    try:
+        psycopg.connect(database_url, connect_timeout=5).close()
+    except psycopg.OperationalError as error:
+        raise click.ClickException(f"cannot reach the database: {error_line(error)}") from None
+
+
 def main():
-    from . import create_app
-    FlaskGroup(create_app=create_app, help="ChatConnect administration.")()
+    load_dotenv(find_dotenv(usecwd=True))
+    group = click.Group("chatconnect", help="ChatConnect administration.",
+                        commands=[db_cli, sessions_cli, users_cli, events_cli, webhooks_cli,
+                                  demo_cli, worker_command])
+    with ExitStack() as resources:
+        group.main(prog_name="chatconnect", obj=ScriptInfo(create_app=ConsoleApp(resources).create_app))

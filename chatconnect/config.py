@@ -4,6 +4,9 @@ import re
 from collections.abc import Mapping
 
 
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+
+
 class ConfigError(Exception):
     """A missing or malformed setting; the message names the variable."""
 
@@ -42,6 +45,13 @@ def _origins(environ, name):
             raise ConfigError(f"{name} must be a comma-separated list of origins like "
                               f"https://dashboard.example.com, got {origin!r}")
     return origins
+
+
+def _log_level(environ):
+    raw = environ.get("LOG_LEVEL", "").strip()
+    if raw and raw.upper() not in LOG_LEVELS:
+        raise ConfigError(f"LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}, got {raw!r}")
+    return raw.upper() or "INFO"
 
 
 def load_settings(environ: Mapping[str, str]) -> dict:
@@ -98,5 +108,10 @@ def load_settings(environ: Mapping[str, str]) -> dict:
         "WAITS_PER_SESSION": _integer(environ, "WAITS_PER_SESSION", 8, minimum=1),
         "WAITS_PER_IP": _integer(environ, "WAITS_PER_IP", 300, minimum=1),
         "WEBHOOK_ALLOW_PRIVATE_NETWORKS": _boolean(environ, "WEBHOOK_ALLOW_PRIVATE_NETWORKS"),
-        "LOG_LEVEL": environ.get("LOG_LEVEL", "INFO").strip().upper() or "INFO",
+        "ARTICLE_SEARCH_LIMIT_PER_IP": _rate(environ, "ARTICLE_SEARCH_LIMIT_PER_IP", "120/60"),
+        "LOG_LEVEL": _log_level(environ),
+        # Caches and metrics
+        "WIDGET_CACHE_SIZE": _integer(environ, "WIDGET_CACHE_SIZE", 10000),
+        "SESSION_CACHE_SIZE": _integer(environ, "SESSION_CACHE_SIZE", 10000),
+        "METRICS_ENABLED": _boolean(environ, "METRICS_ENABLED", False),
     }

@@ -3,6 +3,7 @@
 A cursor holds the (timestamp, id) sort key of that row, signed with the name of its list, so a
 cursor from another list, or one the server did not issue, is a validation_error."""
 
+import json
 from datetime import UTC, datetime
 
 from flask import current_app, request
@@ -23,15 +24,35 @@ def _serializer(list_name: str):
 def page_params(list_name: str) -> tuple[int, tuple[datetime, str] | None]:
     """(limit, the (timestamp, id) key of the last row of the previous page, or None)."""
     limit = query_integer("limit", DEFAULT_LIMIT, 1, MAX_LIMIT)
+    return limit, read_cursor(list_name, _timestamp_key)
+
+
+def _timestamp_key(payload) -> tuple[datetime, str]:
+    timestamp, row_id = payload
+    return datetime.fromisoformat(timestamp).astimezone(UTC), str(row_id)
+
+
+def read_cursor(list_name: str, parse):
+    """The request's `cursor`, unsigned and passed through `parse` (which raises TypeError or
+    ValueError on a payload it does not expect), or None without one."""
     cursor = request.args.get("cursor")
     if cursor is None:
-        return limit, None
+        return None
     try:
-        timestamp, row_id = _serializer(list_name).loads(cursor)
-        return limit, (datetime.fromisoformat(timestamp).astimezone(UTC), str(row_id))
+        return parse(_serializer(list_name).loads(cursor))
     except (BadData, TypeError, ValueError):
         raise validation_error({"cursor": "is not a cursor this server issued for this list"}) \
             from None
+
+
+def issue_cursor(list_name: str, payload) -> str:
+    """A cursor that read_cursor(list_name, …) accepts, holding the JSON value `payload`."""
+    return _serializer(list_name).dumps(payload)
+
+
+def cursor_after(list_name: str, sort_value: datetime, row_id) -> str:
+    """The cursor of the page that follows the row with this (timestamp, id) sort key."""
+    return issue_cursor(list_name, [iso_utc(sort_value), str(row_id)])
 
 
 def page(rows: list, limit: int, to_json, list_name: str, sort_column: str) -> dict:
@@ -41,5 +62,11 @@ def page(rows: list, limit: int, to_json, list_name: str, sort_column: str) -> d
     next_cursor = None
     if more:
         last = rows[-1]
-        next_cursor = _serializer(list_name).dumps([iso_utc(last[sort_column]), str(last["id"])])
+        next_cursor = cursor_after(list_name, last[sort_column], last["id"])
     return {"items": [to_json(row) for row in rows], "next_cursor": next_cursor}
+
+
+def page_json(items_json: str, next_cursor: str | None) -> str:
+    """The page envelope around items that PostgreSQL wrote as a JSON array already."""
+    return f'{{"items":{items_json},"next_cursor":{json.dumps(next_cursor)}}}'
+

@@ -238,3 +238,208 @@ CREATE INDEX IF NOT EXISTS webhook_deliveries_due_idx
 CREATE INDEX IF NOT EXISTS webhook_deliveries_leased_idx
     ON webhook_deliveries (webhook_id) WHERE lease_token IS NOT NULL;
 CREATE INDEX IF NOT EXISTS webhook_deliveries_event_id_idx ON webhook_deliveries (event_id);
+
+-- Knowledge base: help articles of a client, searched with PostgreSQL full-text search.
+--
+-- Each language has a text search configuration of our own, kb_<language>, a copy of
+-- PostgreSQL's with the unaccent dictionary in front of the stemmer: accent-insensitive
+-- matching (cafe finds café) that ts_headline also applies, so snippets keep the accents.
+-- Without the unaccent extension (PostgreSQL's contrib, missing from some builds) the copies
+-- keep their stemmer alone and search is accent-sensitive; the first upgrade that finds the
+-- extension adds it and recomputes the stored vectors.
+DO $$
+DECLARE
+    language text;
+    config text;
+    unaccent_schema name;
+    vectors_stale boolean := false;
+BEGIN
+    IF NOT EXISTS (SELECT FROM pg_extension WHERE extname = 'unaccent')
+       AND EXISTS (SELECT FROM pg_available_extensions WHERE name = 'unaccent') THEN
+        BEGIN
+            CREATE EXTENSION unaccent;
+        EXCEPTION WHEN insufficient_privilege THEN
+            RAISE WARNING 'knowledge base search stays accent-sensitive: %', SQLERRM;
+        END;
+    END IF;
+    SELECT extnamespace::regnamespace::name INTO unaccent_schema
+    FROM pg_extension WHERE extname = 'unaccent';
+    FOREACH language IN ARRAY ARRAY[
+        'simple', 'arabic', 'armenian', 'basque', 'catalan', 'danish', 'dutch', 'english',
+        'finnish', 'french', 'german', 'greek', 'hindi', 'hungarian', 'indonesian', 'irish',
+        'italian', 'lithuanian', 'nepali', 'norwegian', 'portuguese', 'romanian', 'russian',
+        'serbian', 'spanish', 'swedish', 'tamil', 'turkish', 'yiddish']
+    LOOP
+        config := 'kb_' || language;
+        IF NOT EXISTS (SELECT FROM pg_ts_config WHERE cfgname = config
+                       AND cfgnamespace = current_schema()::regnamespace) THEN
+            EXECUTE format('CREATE TEXT SEARCH CONFIGURATION %I (COPY = pg_catalog.%I)',
+                           config, language);
+        END IF;
+        IF unaccent_schema IS NOT NULL AND NOT EXISTS (
+                SELECT FROM pg_ts_config_map m JOIN pg_ts_dict d ON d.oid = m.mapdict
+                WHERE m.mapcfg = config::regconfig AND d.dictname = 'unaccent') THEN
+            EXECUTE format('ALTER TEXT SEARCH CONFIGURATION %I ALTER MAPPING FOR hword, '
+                           'hword_part, word WITH %I.unaccent, pg_catalog.%I', config,
+                           unaccent_schema,
+                           CASE language WHEN 'simple' THEN 'simple' ELSE language || '_stem' END);
+            vectors_stale := true;
+        END IF;
+    END LOOP;
+    IF vectors_stale AND to_regclass('knowledge_base') IS NOT NULL THEN
+        UPDATE knowledge_base SET locale = locale;  -- recomputes search_vector
+    END IF;
+END
+$$;
+
+-- The configuration of an article's locale (a BCP 47 tag), by its language subtag; unknown
+-- languages are not stemmed. Immutable, as a generated column requires: the names are
+-- resolved when the function is created (a SQL-standard body), not looked up per call.
+CREATE OR REPLACE FUNCTION kb_search_config(locale text) RETURNS regconfig
+    LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+RETURN CASE split_part(lower(locale), '-', 1)
+    WHEN 'ar' THEN 'kb_arabic'::regconfig WHEN 'hy' THEN 'kb_armenian'::regconfig
+    WHEN 'eu' THEN 'kb_basque'::regconfig WHEN 'ca' THEN 'kb_catalan'::regconfig
+    WHEN 'da' THEN 'kb_danish'::regconfig WHEN 'nl' THEN 'kb_dutch'::regconfig
+    WHEN 'en' THEN 'kb_english'::regconfig WHEN 'fi' THEN 'kb_finnish'::regconfig
+    WHEN 'fr' THEN 'kb_french'::regconfig WHEN 'de' THEN 'kb_german'::regconfig
+    WHEN 'el' THEN 'kb_greek'::regconfig WHEN 'hi' THEN 'kb_hindi'::regconfig
+    WHEN 'hu' THEN 'kb_hungarian'::regconfig WHEN 'id' THEN 'kb_indonesian'::regconfig
+    WHEN 'ga' THEN 'kb_irish'::regconfig WHEN 'it' THEN 'kb_italian'::regconfig
+    WHEN 'lt' THEN 'kb_lithuanian'::regconfig WHEN 'ne' THEN 'kb_nepali'::regconfig
+    WHEN 'no' THEN 'kb_norwegian'::regconfig WHEN 'nb' THEN 'kb_norwegian'::regconfig
+    WHEN 'nn' THEN 'kb_norwegian'::regconfig WHEN 'pt' THEN 'kb_portuguese'::regconfig
+    WHEN 'ro' THEN 'kb_romanian'::regconfig WHEN 'ru' THEN 'kb_russian'::regconfig
+    WHEN 'sr' THEN 'kb_serbian'::regconfig WHEN 'es' THEN 'kb_spanish'::regconfig
+    WHEN 'sv' THEN 'kb_swedish'::regconfig WHEN 'ta' THEN 'kb_tamil'::regconfig
+    WHEN 'tr' THEN 'kb_turkish'::regconfig WHEN 'yi' THEN 'kb_yiddish'::regconfig
+    ELSE 'kb_simple'::regconfig END;
+
+-- What an article is found by: its title (weight A) and body text (B), stemmed in its
+-- language and, for queries in another language, unstemmed too.
+CREATE OR REPLACE FUNCTION kb_search_vector(locale text, title text, body_text text)
+    RETURNS tsvector LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+RETURN setweight(to_tsvector(kb_search_config(locale), title), 'A')
+    || setweight(to_tsvector('kb_simple', title), 'A')
+    || setweight(to_tsvector(kb_search_config(locale), body_text), 'B')
+    || setweight(to_tsvector('kb_simple', body_text), 'B');
+
+-- OR of tsqueries: a search query parsed in each language of a client's articles.
+CREATE OR REPLACE AGGREGATE kb_tsquery_or(tsquery) (SFUNC = tsquery_or, STYPE = tsquery);
+
+-- body_html is body_markdown rendered and sanitised, body_text its plain text (what search
+-- and snippets read). views is not indexed, so counting a view is a HOT update.
+CREATE TABLE IF NOT EXISTS knowledge_base (
+    id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    client_id varchar NOT NULL REFERENCES clients (id) ON DELETE CASCADE,
+    title text NOT NULL,
+    slug text NOT NULL,
+    body_markdown text NOT NULL DEFAULT '',
+    body_html text NOT NULL DEFAULT '',
+    body_text text NOT NULL DEFAULT '',
+    status text NOT NULL DEFAULT 'draft' CHECK (status IN ('draft', 'published')),
+    locale text NOT NULL DEFAULT 'en',
+    category text,
+    views bigint NOT NULL DEFAULT 0,
+    created_at timestamptz NOT NULL DEFAULT now(),
+    updated_at timestamptz NOT NULL DEFAULT now(),
+    search_vector tsvector NOT NULL
+        GENERATED ALWAYS AS (kb_search_vector(locale, title, body_text)) STORED,
+    CONSTRAINT knowledge_base_client_id_slug_unique UNIQUE (client_id, slug)
+) WITH (fillfactor = 90);
+CREATE INDEX IF NOT EXISTS knowledge_base_client_updated_idx
+    ON knowledge_base (client_id, updated_at DESC, id DESC);
+-- The languages a client writes in (each search parses its query in them), without reading
+-- the client's rows.
+CREATE INDEX IF NOT EXISTS knowledge_base_client_locale_idx ON knowledge_base (client_id, locale);
+
+-- Search is per client: with btree_gin (contrib, like unaccent) one GIN index holds client_id
+-- beside the lexemes, so a search reads only that client's entries and its cost does not grow
+-- with the other clients' articles. Without the extension, the index holds the lexemes alone.
+DO $$
+BEGIN
+    IF NOT EXISTS (SELECT FROM pg_extension WHERE extname = 'btree_gin')
+       AND EXISTS (SELECT FROM pg_available_extensions WHERE name = 'btree_gin') THEN
+        BEGIN
+            CREATE EXTENSION btree_gin;
+        EXCEPTION WHEN insufficient_privilege THEN
+            RAISE WARNING 'knowledge base search index without client_id: %', SQLERRM;
+        END;
+    END IF;
+    IF EXISTS (SELECT FROM pg_extension WHERE extname = 'btree_gin') THEN
+        DROP INDEX IF EXISTS knowledge_base_search_idx;
+        CREATE INDEX IF NOT EXISTS knowledge_base_client_search_idx
+            ON knowledge_base USING gin (client_id, search_vector);
+    ELSE
+        CREATE INDEX IF NOT EXISTS knowledge_base_search_idx
+            ON knowledge_base USING gin (search_vector);
+    END IF;
+END
+$$;
+
+-- Caches: each worker keeps the public widget configuration and signed-in sessions in memory
+-- (chatconnect/caches.py), and these triggers tell every worker what changed, whoever changed
+-- it (the app, another host, plain SQL). A payload is words: each drops the cached entry of
+-- that key and the entries of that group (a client id, a user id); `*` drops everything.
+-- Notifications are sent at commit, and not at all on rollback.
+
+-- Everything the widget route serves of a client: any row change names the client, and the
+-- public keys it had and has (a new key may be cached as unknown).
+CREATE OR REPLACE FUNCTION notify_widget_config() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+    old_row jsonb := CASE WHEN TG_OP IN ('UPDATE', 'DELETE') THEN to_jsonb(OLD) END;
+    new_row jsonb := CASE WHEN TG_OP IN ('INSERT', 'UPDATE') THEN to_jsonb(NEW) END;
+BEGIN
+    IF TG_LEVEL = 'STATEMENT' THEN  -- TRUNCATE
+        PERFORM pg_notify('chatconnect_widget_config', '*');
+        RETURN NULL;
+    END IF;
+    PERFORM pg_notify('chatconnect_widget_config', concat_ws(' ',
+        old_row ->> TG_ARGV[0], new_row ->> TG_ARGV[0],
+        old_row ->> 'public_api_key', new_row ->> 'public_api_key'));
+    RETURN NULL;
+END
+$$;
+
+-- The widget configuration follows `source`, whose column `client_column` holds the client id.
+-- A table the public configuration comes to depend on needs one line, as below.
+CREATE OR REPLACE FUNCTION widget_config_follows(source regclass, client_column text DEFAULT 'client_id')
+RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+    EXECUTE format('CREATE OR REPLACE TRIGGER widget_config_notify
+                    AFTER INSERT OR UPDATE OR DELETE ON %s
+                    FOR EACH ROW EXECUTE FUNCTION notify_widget_config(%L)', source, client_column);
+    EXECUTE format('CREATE OR REPLACE TRIGGER widget_config_notify_truncate
+                    AFTER TRUNCATE ON %s
+                    FOR EACH STATEMENT EXECUTE FUNCTION notify_widget_config()', source);
+END
+$$;
+
+SELECT widget_config_follows('clients', 'id');
+SELECT widget_config_follows('client_widgets');
+SELECT widget_config_follows('widget_styles');
+SELECT widget_config_follows('business_hours');
+
+-- Signed-in sessions: a session that changes (a touch, a revocation, sign-out, expiry set by
+-- hand) or goes (deleted, its user deleted or its password changed) is looked up again. A new
+-- session needs nothing: unknown cookies are not cached.
+CREATE OR REPLACE FUNCTION notify_session_change() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_LEVEL = 'STATEMENT' THEN  -- TRUNCATE
+        PERFORM pg_notify('chatconnect_sessions', '*');
+    ELSIF TG_TABLE_NAME = 'users' THEN
+        PERFORM pg_notify('chatconnect_sessions', OLD.id);
+    ELSE
+        PERFORM pg_notify('chatconnect_sessions', concat_ws(' ', OLD.sid, OLD.user_id));
+    END IF;
+    RETURN NULL;
+END
+$$;
+CREATE OR REPLACE TRIGGER session_cache_notify AFTER UPDATE OR DELETE ON session
+    FOR EACH ROW EXECUTE FUNCTION notify_session_change();
+CREATE OR REPLACE TRIGGER session_cache_notify_truncate AFTER TRUNCATE ON session
+    FOR EACH STATEMENT EXECUTE FUNCTION notify_session_change();
+CREATE OR REPLACE TRIGGER session_cache_notify AFTER UPDATE OR DELETE ON users
+    FOR EACH ROW EXECUTE FUNCTION notify_session_change();
+CREATE OR REPLACE TRIGGER session_cache_notify_truncate AFTER TRUNCATE ON users
+    FOR EACH STATEMENT EXECUTE FUNCTION notify_session_change();

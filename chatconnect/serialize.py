@@ -64,3 +64,21 @@ def visitor_event_json(row) -> dict:
     if row["type"] in ("conversation.created", "conversation.updated"):
         event["data"] = {name: event["data"].get(name) for name in VISITOR_CONVERSATION_FIELDS}
     return event
+
+
+def article_json(row) -> dict:
+    """A knowledge base article as the team sees it."""
+    return {
+        "id": str(row["id"]),
+        "client_id": row["client_id"],
+        "title": row["title"],
+        "slug": row["slug"],
+        "body_markdown": row["body_markdown"],
+        "body_html": row["body_html"],
+        "status": row["status"],
+        "locale": row["locale"],
+        "category": row["category"],
+        "views": row["views"],
+        "created_at": iso_utc(row["created_at"]),
+        "updated_at": iso_utc(row["updated_at"]),
+    }

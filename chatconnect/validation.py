@@ -140,6 +140,13 @@ def query_integer(name, default, minimum, maximum):
     return int(raw)
 
 
+def known_query(*names) -> None:
+    """422 for a query parameter the route does not take (as for unknown body fields)."""
+    unknown = {name: "is not a known parameter" for name in request.args if name not in names}
+    if unknown:
+        raise validation_error(unknown)
+
+
 def query_value(name, check):
     """A query parameter passed through a field check (e.g. `text`, `one_of`), or None."""
     raw = request.args.get(name)

@@ -240,3 +240,67 @@ def test_upgrade_refusing_the_data_says_why_in_one_error(new_database, tmp_path)
     assert "Traceback" not in result.stderr
     with psycopg.connect(url) as conn:
         assert conn.execute("SELECT count(*) FROM users").fetchone() == (2,)
+
+
+KNOWLEDGE_BASE_SHAPE = {
+    "configurations": """
+        SELECT c.cfgname, t.alias, array_agg(d.dictname ORDER BY m.mapseqno)
+        FROM pg_ts_config c JOIN pg_ts_config_map m ON m.mapcfg = c.oid
+        JOIN ts_token_type('default') t ON t.tokid = m.maptokentype
+        JOIN pg_ts_dict d ON d.oid = m.mapdict
+        WHERE c.cfgnamespace = 'public'::regnamespace GROUP BY 1, 2""",
+    "functions": """
+        SELECT proname, pg_get_function_identity_arguments(oid), provolatile
+        FROM pg_proc WHERE pronamespace = 'public'::regnamespace AND proname LIKE 'kb\\_%'""",
+}
+FIND_ARTICLE = """
+SELECT slug FROM knowledge_base
+WHERE search_vector @@ websearch_to_tsquery(kb_search_config(locale), %s)"""
+
+
+def knowledge_base_shape(url):
+    with psycopg.connect(url) as conn:
+        return {name: sorted(conn.execute(query).fetchall())
+                for name, query in KNOWLEDGE_BASE_SHAPE.items()}
+
+
+def test_upgrade_of_an_original_app_database_adds_a_searchable_knowledge_base(new_database):
+    original, fresh = new_database(), new_database()
+    with psycopg.connect(original) as conn:
+        conn.execute(ORIGINAL_APP_SCHEMA)
+    migrate.upgrade(original)
+    migrate.upgrade(fresh)
+    assert knowledge_base_shape(original) == knowledge_base_shape(fresh)
+    with psycopg.connect(original) as conn:
+        conn.execute("""
+            INSERT INTO knowledge_base (client_id, title, slug, body_text, status, locale)
+            SELECT id, 'Öffnungszeiten', 'hours', 'Unsere Häuser öffnen um acht.', 'published',
+                   'de'
+            FROM clients WHERE public_api_key = 'pk_oldkey'""")
+        assert conn.execute(FIND_ARTICLE, ("haus offnungszeit",)).fetchall() == [("hours",)]
+        assert conn.execute("SELECT kb_search_config('de'), kb_search_config('pt-BR'), "
+                            "kb_search_config('tlh')").fetchone() == (
+            "kb_german", "kb_portuguese", "kb_simple")
+
+
+def test_an_upgrade_that_finds_unaccent_makes_stored_articles_accent_insensitive(new_database):
+    """As on a server where the unaccent extension was missing when the table was made."""
+    url = new_database()
+    migrate.upgrade(url)
+    with psycopg.connect(url) as conn:
+        for (config,) in conn.execute("SELECT cfgname FROM pg_ts_config "
+                                      "WHERE cfgnamespace = 'public'::regnamespace").fetchall():
+            dictionary = "simple" if config == "kb_simple" else config[3:] + "_stem"
+            conn.execute(sql.SQL("ALTER TEXT SEARCH CONFIGURATION {} ALTER MAPPING FOR hword, "
+                                 "hword_part, word WITH {}").format(
+                sql.Identifier(config), sql.Identifier(dictionary)))
+        conn.execute("INSERT INTO users (id, username, password) VALUES ('u1', 'u', 'x')")
+        conn.execute("INSERT INTO clients (id, user_id, name, public_api_key) "
+                     "VALUES ('c1', 'u1', 'Shop', 'pk_1')")
+        conn.execute("INSERT INTO knowledge_base (client_id, title, slug, body_text) "
+                     "VALUES ('c1', 'Le café', 'cafe', 'Crème brûlée')")
+        assert conn.execute(FIND_ARTICLE, ("creme",)).fetchall() == []
+    migrate.upgrade(url)
+    with psycopg.connect(url) as conn:
+        assert conn.execute(FIND_ARTICLE, ("creme",)).fetchall() == [("cafe",)]
+        assert conn.execute(FIND_ARTICLE, ("crème",)).fetchall() == [("cafe",)]
