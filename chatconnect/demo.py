@@ -1,5 +1,7 @@
 """The demo of development mode: a demo owner with one client, made once by `demo seed`."""
 
+import json
+
 from . import passwords
 from .repositories.clients import ClientRepository
 from .repositories.users import UserRepository
@@ -18,7 +20,7 @@ def demo_client(conn):
     credentials = UserRepository(conn).get_credentials(USERNAME)
     if credentials is None:
         return None
-    clients = ClientRepository(conn).list_for_owner(credentials[0].id, 1)
+    clients = json.loads(ClientRepository(conn).page_json_for_owner(credentials[0].id, 1)["items"])
     return clients[0] if clients else None
 
 

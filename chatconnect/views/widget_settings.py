@@ -3,6 +3,7 @@
 from flask import Blueprint
 from flask_login import current_user, login_required
 
+from .. import widget_config
 from ..business_hours import (BUSINESS_HOURS_CHECKS, CLOSED_ALL_WEEK, DEFAULT_OFFLINE_MESSAGE,
                               business_hours_json)
 from ..db import transaction
@@ -35,6 +36,7 @@ def update_style(client_id):
     changes = parse_body(STYLE_CHECKS)
     with transaction() as conn:
         style = WidgetStyleRepository(conn).update(client_id, current_user.id, changes)
+    widget_config.forget_client(client_id)
     return style_json(_found(style))
 
 
@@ -57,4 +59,5 @@ def replace_business_hours(client_id):
             client_id, current_user.id, body.get("timezone"),
             body.get("schedule", CLOSED_ALL_WEEK),
             body.get("offline_message", DEFAULT_OFFLINE_MESSAGE))
+    widget_config.forget_client(client_id)
     return business_hours_json(_found(hours))
