@@ -6,13 +6,13 @@ from collections.abc import Mapping
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from . import auth, db, errors, logs, metrics, passwords, security
+from . import auth, dashboard_cors, db, errors, logs, metrics, passwords, security
 from .body_limit import ChunkedBodyLimit
 from .config import ConfigError, load_settings
 from .validation import IdConverter
 from .views import auth as auth_views
-from .views import (articles, clients, conversations, events, help_center, ops, public, visitor,
-                    webhooks)
+from .views import (articles, clients, conversations, demo_pages, events, help_center, ops,
+                    public, visitor, webhooks, widget_script, widget_settings)
 
 MAX_BODY_BYTES = 64 * 1024
 
@@ -49,6 +49,7 @@ def create_app(config: Mapping[str, str] | None = None) -> Flask:
     db.init_app(app)
     metrics.init_app(app)
     auth.init_app(app)
+    dashboard_cors.init_app(app)
     passwords.init_app(app)
     app.register_blueprint(ops.bp)
     app.register_blueprint(auth_views.bp)
@@ -56,6 +57,10 @@ def create_app(config: Mapping[str, str] | None = None) -> Flask:
     app.register_blueprint(public.bp)
     app.register_blueprint(conversations.bp)
     app.register_blueprint(visitor.bp)
+    app.register_blueprint(widget_settings.bp)
+    app.register_blueprint(widget_script.bp)
+    if settings["ENV"] == "development":
+        app.register_blueprint(demo_pages.bp)  # production serves no demo
     app.register_blueprint(events.bp)
     app.register_blueprint(webhooks.bp)
     app.register_blueprint(articles.bp)

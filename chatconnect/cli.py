@@ -17,7 +17,7 @@ from flask import current_app
 from flask.cli import AppGroup, ScriptInfo, with_appcontext
 from psycopg_pool import PoolTimeout
 
-from . import localdb, migrate, passwords
+from . import demo, localdb, migrate, passwords
 from .db import error_line, transaction
 from .errors import ApiError
 from .chat import TYPING_KEY_PREFIX
@@ -46,6 +46,7 @@ sessions_cli = Commands("sessions", help="Sign-in sessions.")
 users_cli = Commands("users", help="User accounts.")
 events_cli = Commands("events", help="The stored event feed.")
 webhooks_cli = Commands("webhooks", help="Webhook deliveries.")
+demo_cli = Commands("demo", help="The demo of development mode.")
 
 
 @db_cli.command("upgrade")
@@ -119,6 +120,18 @@ def users_create(username, password):
     click.echo(f"created user {user.username} ({user.id})")
 
 
+@demo_cli.command("seed")
+def demo_seed():
+    """Create the demo owner and client once (development mode only)."""
+    if current_app.config["ENV"] != "development":
+        raise click.ClickException("the demo exists in development mode only "
+                                   "(CHATCONNECT_ENV=development)")
+    with transaction() as conn:
+        client, created = demo.seed(conn)
+    click.echo(("created" if created else "found") + f" the demo client {client['public_api_key']}"
+               f" (agent page sign-in: {demo.USERNAME} / {demo.PASSWORD})")
+
+
 @webhooks_cli.command("purge")
 @click.option("--days", default=30, show_default=True, type=click.IntRange(1, 36500),
               help="Keep the delivery log of this many days.")
@@ -156,6 +169,7 @@ def init_app(app) -> None:
     app.cli.add_command(db_cli)
     app.cli.add_command(sessions_cli)
     app.cli.add_command(users_cli)
+    app.cli.add_command(demo_cli)
     app.cli.add_command(events_cli)
     app.cli.add_command(webhooks_cli)
     app.cli.add_command(worker_command)
@@ -202,6 +216,6 @@ def main():
     load_dotenv(find_dotenv(usecwd=True))
     group = click.Group("chatconnect", help="ChatConnect administration.",
                         commands=[db_cli, sessions_cli, users_cli, events_cli, webhooks_cli,
-                                  worker_command])
+                                  demo_cli, worker_command])
     with ExitStack() as resources:
         group.main(prog_name="chatconnect", obj=ScriptInfo(create_app=ConsoleApp(resources).create_app))

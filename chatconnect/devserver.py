@@ -60,6 +60,9 @@ def main() -> int:
             print(f"error: the schema upgrade stopped: {error_line(error)}", file=sys.stderr)
             return 1
         print("Schema: applied " + ", ".join(applied) if applied else "Schema: up to date")
+        if os.environ["CHATCONNECT_ENV"] == "development":  # the demo at /demo/
+            subprocess.run([sys.executable, "-m", "flask", "--app", "chatconnect", "demo", "seed"],
+                           check=False)
 
         port = os.environ.get("PORT", "").strip() or "8000"
         if not port.isdigit() or not 0 < int(port) < 65536:
@@ -77,6 +80,8 @@ def main() -> int:
         if _wait_until_serving(int(port), gunicorn):
             print(f"\nChatConnect is running at http://127.0.0.1:{port}\n"
                   f"Try: curl http://127.0.0.1:{port}/readyz\n"
+                  + (f"Demo: http://127.0.0.1:{port}/demo/\n"
+                     if os.environ.get("CHATCONNECT_ENV") == "development" else "") +
                   "Press Ctrl-C to stop.\n", flush=True)
         return gunicorn.wait()
     except LocalClusterError as error:

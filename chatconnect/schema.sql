@@ -153,6 +153,32 @@ $$;
 CREATE OR REPLACE TRIGGER events_notify AFTER INSERT ON events
     FOR EACH ROW EXECUTE FUNCTION events_notify();
 
+-- The widget in the browser: its style (one row per client, created with it; see migration
+-- 0005 for clients older than the table) and the client's business hours (a row once set;
+-- without one the client is always open).
+CREATE TABLE IF NOT EXISTS widget_styles (
+    client_id varchar PRIMARY KEY REFERENCES clients (id) ON DELETE CASCADE,
+    theme text NOT NULL DEFAULT 'light' CHECK (theme IN ('light', 'dark', 'auto')),
+    font_family text NOT NULL DEFAULT 'system'
+        CHECK (font_family IN ('system', 'sans-serif', 'serif', 'monospace')),
+    border_radius integer NOT NULL DEFAULT 12 CHECK (border_radius BETWEEN 0 AND 24),
+    offset_x integer NOT NULL DEFAULT 20 CHECK (offset_x BETWEEN 0 AND 200),
+    offset_y integer NOT NULL DEFAULT 20 CHECK (offset_y BETWEEN 0 AND 200),
+    launcher_icon text NOT NULL DEFAULT 'chat' CHECK (launcher_icon IN ('chat', 'help', 'none')),
+    show_on_mobile boolean NOT NULL DEFAULT true,
+    header_text text NOT NULL DEFAULT '' CHECK (char_length(header_text) <= 100),
+    updated_at timestamptz NOT NULL DEFAULT now()
+);
+
+-- timezone NULL: always open. schedule: {"mon": [["09:00", "17:00"], …], …, "sun": []}.
+CREATE TABLE IF NOT EXISTS business_hours (
+    client_id varchar PRIMARY KEY REFERENCES clients (id) ON DELETE CASCADE,
+    timezone text,
+    schedule jsonb NOT NULL,
+    offline_message text NOT NULL CHECK (char_length(offline_message) BETWEEN 1 AND 500),
+    updated_at timestamptz NOT NULL DEFAULT now()
+);
+
 -- Real-time: presence. When a signed-in user last had an event stream or events long-poll
 -- open, shared by every worker and host; "agents online" means seen within the last minute.
 -- An open stream refreshes it at least every 15 s. Lost on a crash of the server, like the
@@ -376,8 +402,7 @@ END
 $$;
 
 -- The widget configuration follows `source`, whose column `client_column` holds the client id.
--- A table the public configuration comes to depend on needs this one line:
---   SELECT widget_config_follows('widget_styles');
+-- A table the public configuration comes to depend on needs one line, as below.
 CREATE OR REPLACE FUNCTION widget_config_follows(source regclass, client_column text DEFAULT 'client_id')
 RETURNS void LANGUAGE plpgsql AS $$
 BEGIN
@@ -392,6 +417,8 @@ $$;
 
 SELECT widget_config_follows('clients', 'id');
 SELECT widget_config_follows('client_widgets');
+SELECT widget_config_follows('widget_styles');
+SELECT widget_config_follows('business_hours');
 
 -- Signed-in sessions: a session that changes (a touch, a revocation, sign-out, expiry set by
 -- hand) or goes (deleted, its user deleted or its password changed) is looked up again. A new

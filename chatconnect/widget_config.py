@@ -1,9 +1,9 @@
 """A client's public widget configuration, as the widget route serves it: the ready body and
 its ETag per public key, with the allowed domains, cached in each process (chatconnect/caches.py).
 
-Triggers on every table the configuration is built from (clients, client_widgets, and any table
-added later with `SELECT widget_config_follows('table')` in schema.sql) notify
-`chatconnect_widget_config` with the client's id and its old and new public keys. Unknown keys
+Triggers on every table the configuration is built from (clients, client_widgets, widget_styles,
+business_hours, and any table added later with `SELECT widget_config_follows('table')` in
+schema.sql) notify `chatconnect_widget_config` with the client's id and its old and new public keys. Unknown keys
 are cached too, as None, and forgotten when a row takes that key."""
 
 import hashlib
@@ -13,9 +13,11 @@ from dataclasses import dataclass
 
 from flask import current_app
 
+from . import business_hours
 from .caches import NotifiedCache
 from .db import single_statement
 from .repositories.clients import ClientRepository
+from .widget_style import public_style_json
 
 CHANNEL = "chatconnect_widget_config"
 EXTENSION = "widget_config_cache"
@@ -50,6 +52,8 @@ def load(public_api_key: str) -> WidgetConfig | None:
         "primary_color": row["primary_color"],
         "position": row["position"],
         "welcome_message": row["welcome_message"],
+        "style": public_style_json(row),
+        "offline_message": business_hours.offline_message(row),
     }, separators=(",", ":"))
     return WidgetConfig(row["client_id"], True, body.encode(), _etag(public_api_key, body),
                         tuple(row["allowed_domains"]))

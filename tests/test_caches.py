@@ -127,6 +127,7 @@ def test_reactivating_and_creating_reach_every_worker(workers, shop, database_ur
     [[new_id]] = sql(database_url, "INSERT INTO clients (user_id, name, public_api_key)"
                                    " VALUES (%s, 'New', %s) RETURNING id", (owner_id, new_key))
     sql(database_url, "INSERT INTO client_widgets (client_id) VALUES (%s)", (new_id,))
+    sql(database_url, "INSERT INTO widget_styles (client_id) VALUES (%s)", (new_id,))
     for worker in workers:
         assert eventually(lambda: widget(worker, new_key).status_code == 200)
 

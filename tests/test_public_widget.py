@@ -4,6 +4,7 @@ import re
 
 import pytest
 
+from chatconnect.business_hours import DEFAULT_OFFLINE_MESSAGE
 from chatconnect.session_store import COOKIE_NAME
 
 from .caching import settle, wait_until_cache_is_live
@@ -44,8 +45,13 @@ def test_serves_the_widget_settings(owner, browser):
     response = browser.get(widget_path(shop))
     assert response.status_code == 200
     assert response.mimetype == "application/json"
-    assert response.get_json() == {"widget_name": "Équipe", "primary_color": "#3b82f6",
-                                   "position": "bottom-right", "welcome_message": "Salut 👋"}
+    assert response.get_json() == {
+        "widget_name": "Équipe", "primary_color": "#3b82f6", "position": "bottom-right",
+        "welcome_message": "Salut 👋",
+        "style": {"theme": "light", "font_family": "system", "border_radius": 12,
+                  "offset_x": 20, "offset_y": 20, "launcher_icon": "chat",
+                  "show_on_mobile": True, "header_text": ""},
+        "offline_message": DEFAULT_OFFLINE_MESSAGE}
     assert re.fullmatch(r'"[!#-~]+"', response.headers["ETag"])
     assert response.headers["Cache-Control"] == "public, max-age=60"
     assert "Origin" in response.vary
@@ -63,6 +69,9 @@ def test_unknown_and_odd_keys_are_not_found(owner, browser, key):
         response = method(f"/api/public/widgets/{key}", headers={"Origin": "https://a.test"})
         assert response.status_code == 404
         assert error_code(response) == "not_found"
+        # The widget reads the refusal of its GET (a simple request); a preflight gets no echo.
+        assert response.headers.get("Access-Control-Allow-Origin") == (
+            "https://a.test" if method == browser.get else None)
 
 
 def test_a_suspended_client_serves_nothing_until_reactivated(owner, browser):
@@ -127,7 +136,8 @@ def test_origin_check(owner, browser, allowed_domains, origin, allowed):
     else:
         assert response.status_code == 403
         assert error_code(response) == "forbidden"
-        assert "Access-Control-Allow-Origin" not in response.headers
+        # Readable, so that the widget can tell a refusal from a network failure and stop.
+        assert response.headers["Access-Control-Allow-Origin"] == origin
 
 
 def test_no_origin_is_answered_even_with_allowed_domains(owner, browser):

@@ -64,8 +64,13 @@ DELETE_CLIENT_FOR_OWNER = "DELETE FROM clients WHERE id = %(id)s AND user_id = %
 # but its row is read too, so that the cache knows which client the key names.
 SELECT_PUBLIC_WIDGET_BY_KEY = """
 SELECT c.id AS client_id, c.status, c.allowed_domains,
-       w.widget_name, w.primary_color, w.position, w.welcome_message
-FROM clients c JOIN client_widgets w ON w.client_id = c.id
+       w.widget_name, w.primary_color, w.position, w.welcome_message,
+       s.theme, s.font_family, s.border_radius, s.offset_x, s.offset_y, s.launcher_icon,
+       s.show_on_mobile, s.header_text, b.offline_message
+FROM clients c
+JOIN client_widgets w ON w.client_id = c.id
+JOIN widget_styles s ON s.client_id = c.id
+LEFT JOIN business_hours b ON b.client_id = c.id
 WHERE c.public_api_key = %(public_api_key)s"""
 
 # A savepoint of our own: the statement may be the first of the view's transaction, where
@@ -128,7 +133,8 @@ class ClientRepository:
         return cursor.rowcount == 1
 
     def get_public_widget_by_key(self, public_api_key: str):
-        """The client's id, status, allowed_domains and public widget settings, or None."""
+        """The client's id, status, allowed_domains, public widget settings, style and offline
+        message, or None."""
         return self.conn.execute(SELECT_PUBLIC_WIDGET_BY_KEY,
                                  {"public_api_key": public_api_key}).fetchone()
 

@@ -9,6 +9,7 @@ from ..errors import not_found
 from ..origins import normalize_domain_pattern
 from ..pagination import cursor_after, page_json, page_params
 from ..repositories.clients import ClientRepository
+from ..repositories.widget_styles import WidgetStyleRepository
 from ..repositories.widgets import WidgetRepository
 from ..serialize import iso_utc
 from ..validation import list_of, one_of, parse_body, text
@@ -77,6 +78,7 @@ def create_client():
         client = ClientRepository(conn).create(current_user.id, body["name"],
                                                body.get("allowed_domains", []))
         WidgetRepository(conn).create(client["id"])
+        WidgetStyleRepository(conn).create(client["id"])
     return client_json(client), 201
 
 

@@ -4,12 +4,12 @@ Every page view of every customer site calls this, so the answer comes ready-mad
 process's cache (chatconnect/widget_config.py) when it can, from one query when it cannot, and
 no session work is done (see session_store)."""
 
-from flask import Blueprint, Response, request
+from flask import Blueprint, Response, g, request
 from werkzeug.http import parse_etags
 
 from .. import widget_config
 from ..db import single_statement
-from ..errors import not_found
+from ..errors import ApiError, not_found
 from ..origins import add_cors_headers, check_public_origin
 from ..realtime import presence
 from ..repositories.agent_presence import AgentPresenceRepository
@@ -36,7 +36,14 @@ def _allowed_widget(public_api_key: str) -> widget_config.WidgetConfig:
 
 @bp.get("/widgets/<public_api_key>", provide_automatic_options=False)
 def get_widget(public_api_key):
-    config = _allowed_widget(public_api_key)
+    try:
+        config = _allowed_widget(public_api_key)
+    except ApiError:
+        # A browser hides an answer without Access-Control-Allow-Origin from the page, so the
+        # widget could not tell a refusal from a network failure and would retry for ever.
+        # This GET needs no preflight and its refusal reveals nothing, so the page may read it.
+        g.cors_origin = request.headers.get("Origin")
+        raise
     headers = {"ETag": config.etag, "Cache-Control": CACHE_CONTROL}
     # If-None-Match uses the weak comparison (RFC 9110, 13.1.2), and `*` matches.
     if_none_match = request.headers.get("If-None-Match")
