@@ -142,7 +142,7 @@ def on_starting(server):
     if not directory:
         directory = tempfile.mkdtemp(prefix="chatconnect-metrics-")
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = directory
-        os.environ["CHATCONNECT_OWN_METRICS_DIR"] = directory
+        server.own_metrics_dir = directory  # the arbiter outlives reloads of this file
     # Values of an earlier run of the server are not this run's.
     for name in os.listdir(directory):
         if name.endswith(".db"):
@@ -156,8 +156,9 @@ def child_exit(server, worker):
 
 
 def on_exit(server):
-    if os.environ.get("CHATCONNECT_OWN_METRICS_DIR"):
-        shutil.rmtree(os.environ["CHATCONNECT_OWN_METRICS_DIR"], ignore_errors=True)
+    if getattr(server, "own_metrics_dir", None):
+        shutil.rmtree(server.own_metrics_dir, ignore_errors=True)
+
 
 # A worker is forked with the master's signal handlers, which only queue a signal for the
 # master's loop. A stop signal that reached a worker before it installed its own handlers was
