@@ -1,10 +1,12 @@
 # `make run` serves the API on 127.0.0.1:8000; `make test` runs the test suite.
+# `make cli ARGS="users create"` and `make psql` reach the database of `make run`
+# (or DATABASE_URL's).
 PYTHON3 ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 
-.PHONY: install run test bench bench-realtime bench-webhooks bench-contacts bench-register-flood bench-tools bench-knowledge-base clean
+.PHONY: install run cli psql test bench bench-realtime bench-webhooks bench-contacts bench-register-flood bench-caches bench-tools bench-knowledge-base clean
 
 install: $(INSTALLED)
 
@@ -20,6 +22,12 @@ $(INSTALLED): setup.cfg pyproject.toml
 run: $(INSTALLED)
 	$(PY) -m chatconnect.devserver
 
+cli: $(INSTALLED)
+	@$(VENV)/bin/chatconnect $(ARGS)
+
+psql: $(INSTALLED)
+	@$(VENV)/bin/chatconnect db shell
+
 test: $(INSTALLED)
 	$(PY) -m pytest -n auto $(PYTEST_ARGS)
 
@@ -32,6 +40,7 @@ bench: bench-tools
 	$(MAKE) bench-contacts
 	$(MAKE) bench-register-flood
 	$(PY) bench/knowledge_base.py
+	$(MAKE) --no-print-directory bench-caches
 
 bench-realtime: bench-tools
 	$(PY) bench/realtime.py $(BENCH_ARGS)
@@ -55,6 +64,10 @@ bench-contacts: bench-tools
 
 bench-register-flood: $(INSTALLED)
 	$(PY) bench/register_flood.py $(FLOOD_ARGS)
+
+# How long a change takes to reach another worker's caches (the notification latency).
+bench-caches: $(INSTALLED)
+	$(PY) bench/caches.py
 
 clean:
 	rm -rf $(VENV) *.egg-info

@@ -32,7 +32,9 @@ function init(args)
    else
       stride = 1
       -- Threads start at different places so that they do not ask for the same key together.
-      position = (thread_number * 7919) % #requests
+      -- BENCH_START moves every thread's start, so that runs one after the other (the priming
+      -- of the caches) reach every request, not only the first ones.
+      position = (thread_number * 7919 + tonumber(os.getenv("BENCH_START") or "0")) % #requests
    end
    statuses = {}
 end

@@ -1,7 +1,7 @@
 """Realistic data for the benchmark, written with a few set-based statements.
 
 Owners share one password (hashed once with the product's scrypt settings). Each client has its
-widget and one to three allowed domains: `siteN.example.com`, then `*.siteN.example.net`, then
+widget, its style (a third of them business hours too) and one to three allowed domains: `siteN.example.com`, then `*.siteN.example.net`, then
 `localhost:PORT`; one client in a hundred is suspended."""
 
 OWNER_PREFIX = "bench-owner-"
@@ -58,12 +58,31 @@ SELECT_OWNER_NAMES = """
 SELECT username FROM users WHERE username LIKE %(prefix)s || '%%' ORDER BY username LIMIT %(limit)s"""
 
 
+# Every client has its style row, as when created through the API; one in three has business
+# hours (weekdays nine to five in Berlin), so that the widget route computes them.
+INSERT_STYLES_AND_HOURS = """
+WITH bench_clients AS (
+    SELECT c.id FROM clients c JOIN users u ON u.id = c.user_id
+    WHERE u.username LIKE %(prefix)s || '%%'
+), styles AS (
+    INSERT INTO widget_styles (client_id) SELECT id FROM bench_clients
+)
+INSERT INTO business_hours (client_id, timezone, schedule, offline_message)
+SELECT id, 'Europe/Berlin',
+       '{"mon": [["09:00", "17:00"]], "tue": [["09:00", "17:00"]], "wed": [["09:00", "17:00"]],
+         "thu": [["09:00", "17:00"]], "fri": [["09:00", "17:00"]], "sat": [], "sun": []}',
+       'We are away; leave a message.'
+FROM bench_clients WHERE abs(hashtext(id)) %% 3 = 0"""
+
+
 def seed(conn, clients: int, owners: int, password_hash: str) -> None:
-    """Insert the owners, clients and widgets inside the caller's transaction."""
+    """Insert the owners, clients, widgets, styles and business hours inside the caller's
+    transaction."""
     conn.execute(INSERT_OWNERS, {"prefix": OWNER_PREFIX, "owners": owners,
                                  "password_hash": password_hash})
     conn.execute(INSERT_CLIENTS_AND_WIDGETS, {"prefix": OWNER_PREFIX, "clients": clients,
                                               "owners": owners})
+    conn.execute(INSERT_STYLES_AND_HOURS, {"prefix": OWNER_PREFIX})
 
 
 def origin_for(domain: str) -> str:

@@ -6,15 +6,22 @@ from collections.abc import Mapping
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from . import auth, db, errors, logs, passwords
+from . import auth, dashboard_cors, db, errors, logs, metrics, passwords, security
 from .body_limit import ChunkedBodyLimit
 from .config import ConfigError, load_settings
 from .validation import IdConverter
 from .views import auth as auth_views
-from .views import (articles, clients, contacts, conversations, events, help_center, ops, public,
-                    visitor, webhooks)
+from .views import (articles, clients, contacts, conversations, demo_pages, events, help_center,
+                    ops, public, visitor, webhooks, widget_script, widget_settings)
 
 MAX_BODY_BYTES = 64 * 1024
+
+
+def _no_content_type_without_content(response):
+    """Flask labels every response text/html; a 204 or 304 has no body to describe."""
+    if response.status_code in (204, 304):
+        response.headers.pop("Content-Type", None)
+    return response
 
 
 def create_app(config: Mapping[str, str] | None = None) -> Flask:
@@ -37,8 +44,12 @@ def create_app(config: Mapping[str, str] | None = None) -> Flask:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
 
     errors.init_app(app)
+    security.init_app(app)
+    app.after_request(_no_content_type_without_content)
     db.init_app(app)
+    metrics.init_app(app)
     auth.init_app(app)
+    dashboard_cors.init_app(app)
     passwords.init_app(app)
     app.register_blueprint(ops.bp)
     app.register_blueprint(auth_views.bp)
@@ -47,6 +58,10 @@ def create_app(config: Mapping[str, str] | None = None) -> Flask:
     app.register_blueprint(conversations.bp)
     app.register_blueprint(visitor.bp)
     app.register_blueprint(contacts.bp)
+    app.register_blueprint(widget_settings.bp)
+    app.register_blueprint(widget_script.bp)
+    if settings["ENV"] == "development":
+        app.register_blueprint(demo_pages.bp)  # production serves no demo
     app.register_blueprint(events.bp)
     app.register_blueprint(webhooks.bp)
     app.register_blueprint(articles.bp)

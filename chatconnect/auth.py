@@ -20,6 +20,9 @@ TOKEN_PATTERN = re.compile(r"cc_pat_[A-Za-z0-9_-]{43}")
 
 login_manager = LoginManager()
 login_manager.session_protection = None  # sessions are server-side and rotated at sign-in
+# With session protection off, Flask-Login still hashes the caller's address and user agent
+# (SHA-512) on every signed-in request before it looks at the mode; nothing reads the result.
+login_manager._session_identifier_generator = lambda: None
 
 
 @login_manager.user_loader

@@ -1,14 +1,24 @@
-"""Command line: `flask --app chatconnect …` or the `chatconnect` console script."""
+"""Command line: the `chatconnect` console script (`make cli ARGS=…`), or `flask --app chatconnect …`.
 
+Without DATABASE_URL, the console script uses the database of `make run` in instance/postgres,
+in development mode, starting its cluster for the command when it is not running."""
+
+import os
+import shutil
 import signal
+import subprocess
+import sys
+from contextlib import ExitStack
 
 import click
 import psycopg
+from dotenv import find_dotenv, load_dotenv
 from flask import current_app
-from flask.cli import AppGroup, FlaskGroup
+from flask.cli import AppGroup, ScriptInfo, with_appcontext
+from psycopg_pool import PoolTimeout
 
-from . import identity, migrate, passwords, retention
-from .db import transaction
+from . import demo, identity, localdb, migrate, passwords, retention
+from .db import error_line, transaction
 from .errors import ApiError
 from .chat import TYPING_KEY_PREFIX
 from .repositories.clients import ClientRepository
@@ -21,14 +31,26 @@ from .validation import parse_fields
 from .views.auth import PASSWORD, USERNAME
 from .webhooks.worker import Worker
 
-db_cli = AppGroup("db", help="Database schema.")
-sessions_cli = AppGroup("sessions", help="Sign-in sessions.")
-users_cli = AppGroup("users", help="User accounts.")
-events_cli = AppGroup("events", help="The stored event feed.")
-webhooks_cli = AppGroup("webhooks", help="Webhook deliveries.")
+
+class Commands(AppGroup):
+    """A group whose commands end with one line, not a traceback, when the database is away."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except (psycopg.OperationalError, PoolTimeout) as error:
+            raise click.ClickException(f"cannot reach the database: {error_line(error)}") from None
+
+
+db_cli = Commands("db", help="Database schema.")
+sessions_cli = Commands("sessions", help="Sign-in sessions.")
+users_cli = Commands("users", help="User accounts.")
+events_cli = Commands("events", help="The stored event feed.")
+webhooks_cli = Commands("webhooks", help="Webhook deliveries.")
+demo_cli = Commands("demo", help="The demo of development mode.")
 REENCRYPT_BATCH = 500
-retention_cli = AppGroup("retention", help="Deleting old conversations (clients' retention_days).")
-identity_cli = AppGroup("identity", help="Identity secrets of clients.")
+retention_cli = Commands("retention", help="Deleting old conversations (clients' retention_days).")
+identity_cli = Commands("identity", help="Identity secrets of clients.")
 
 
 @db_cli.command("upgrade")
@@ -37,11 +59,29 @@ def db_upgrade():
     try:
         applied = migrate.upgrade(current_app.config["DATABASE_URL"])
     except psycopg.OperationalError as error:
-        raise click.ClickException(f"cannot reach the database: {error}".strip()) from None
+        raise click.ClickException(f"cannot reach the database: {error_line(error)}") from None
     except psycopg.Error as error:
         # e.g. usernames of the original application that differ only by case
-        raise click.ClickException(f"the upgrade stopped: {error}".strip()) from None
+        raise click.ClickException(f"the upgrade stopped: {error_line(error)}") from None
     click.echo("applied: " + ", ".join(applied) if applied else "schema is up to date")
+
+
+@db_cli.command("shell")
+def db_shell():
+    """Open psql on the database."""
+    psql = shutil.which("psql")
+    if psql is None:
+        bundled = localdb.find_bindir() / "psql"
+        if not bundled.is_file():
+            raise click.ClickException("psql was not found; install it (apt-get install postgresql-client)")
+        psql = str(bundled)
+    # Ctrl-C belongs to psql (it cancels the running query), not to this process.
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        returncode = subprocess.run([psql, current_app.config["DATABASE_URL"]], check=False).returncode
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    sys.exit(returncode)
 
 
 @sessions_cli.command("purge")
@@ -84,6 +124,18 @@ def users_create(username, password):
     click.echo(f"created user {user.username} ({user.id})")
 
 
+@demo_cli.command("seed")
+def demo_seed():
+    """Create the demo owner and client once (development mode only)."""
+    if current_app.config["ENV"] != "development":
+        raise click.ClickException("the demo exists in development mode only "
+                                   "(CHATCONNECT_ENV=development)")
+    with transaction() as conn:
+        client, created = demo.seed(conn)
+    click.echo(("created" if created else "found") + f" the demo client {client['public_api_key']}"
+               f" (agent page sign-in: {demo.USERNAME} / {demo.PASSWORD})")
+
+
 @webhooks_cli.command("purge")
 @click.option("--days", default=30, show_default=True, type=click.IntRange(1, 36500),
               help="Keep the delivery log of this many days.")
@@ -95,6 +147,7 @@ def webhooks_purge(days):
 
 
 @click.command("worker")
+@with_appcontext  # the console script's group provides no app context of its own
 @click.option("--concurrency", default=16, show_default=True, type=click.IntRange(1, 512),
               help="Deliveries attempted at once by this process.")
 @click.option("--per-endpoint", default=4, show_default=True, type=click.IntRange(1, 64),
@@ -173,6 +226,7 @@ def init_app(app) -> None:
     app.cli.add_command(db_cli)
     app.cli.add_command(sessions_cli)
     app.cli.add_command(users_cli)
+    app.cli.add_command(demo_cli)
     app.cli.add_command(events_cli)
     app.cli.add_command(webhooks_cli)
     app.cli.add_command(worker_command)
@@ -180,6 +234,47 @@ def init_app(app) -> None:
     app.cli.add_command(identity_cli)
 
 
+class ConsoleApp:
+    """The app of the console script; without DATABASE_URL, on the `make run` database."""
+
+    def __init__(self, resources: ExitStack):
+        self.resources = resources
+
+    def create_app(self):
+        from . import create_app
+        if os.environ.get("DATABASE_URL", "").strip():
+            _check_reachable(os.environ["DATABASE_URL"])
+        else:
+            if not (localdb.DEVELOPMENT_DATA_DIR.exists() or os.path.exists("wsgi.py")):
+                raise click.ClickException(
+                    "DATABASE_URL is not set, and this is not the project directory, whose "
+                    f"{localdb.DEVELOPMENT_DATA_DIR} the command would use otherwise")
+            say = lambda line: click.echo(line, err=True)  # noqa: E731
+            try:
+                os.environ["DATABASE_URL"] = self.resources.enter_context(
+                    localdb.development_database(say))
+            except localdb.LocalClusterError as error:
+                raise click.ClickException(f"{error} (the local database is the one of `make run`)") from None
+            if not os.environ.get("CHATCONNECT_ENV", "").strip():
+                os.environ["CHATCONNECT_ENV"] = "development"
+            migrate.upgrade(os.environ["DATABASE_URL"])
+        app = create_app()
+        # Closed before the cluster is stopped, or it would count as another process's use.
+        self.resources.callback(app.extensions["db_pool"].close)
+        return app
+
+
+def _check_reachable(database_url: str) -> None:
+    try:
+        psycopg.connect(database_url, connect_timeout=5).close()
+    except psycopg.OperationalError as error:
+        raise click.ClickException(f"cannot reach the database: {error_line(error)}") from None
+
+
 def main():
-    from . import create_app
-    FlaskGroup(create_app=create_app, help="ChatConnect administration.")()
+    load_dotenv(find_dotenv(usecwd=True))
+    group = click.Group("chatconnect", help="ChatConnect administration.",
+                        commands=[db_cli, sessions_cli, users_cli, events_cli, webhooks_cli,
+                                  retention_cli, identity_cli, demo_cli, worker_command])
+    with ExitStack() as resources:
+        group.main(prog_name="chatconnect", obj=ScriptInfo(create_app=ConsoleApp(resources).create_app))

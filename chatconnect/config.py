@@ -4,6 +4,9 @@ import re
 from collections.abc import Mapping
 
 
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+
+
 class ConfigError(Exception):
     """A missing or malformed setting; the message names the variable."""
 
@@ -54,6 +57,13 @@ def _key_list(environ, name, default):
         raise ConfigError(f"{name} must be a comma-separated list of keys of at least 16 "
                           "characters each")
     return keys
+
+
+def _log_level(environ):
+    raw = environ.get("LOG_LEVEL", "").strip()
+    if raw and raw.upper() not in LOG_LEVELS:
+        raise ConfigError(f"LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}, got {raw!r}")
+    return raw.upper() or "INFO"
 
 
 def load_settings(environ: Mapping[str, str]) -> dict:
@@ -115,5 +125,9 @@ def load_settings(environ: Mapping[str, str]) -> dict:
         "IDENTITY_ENCRYPTION_KEYS": _key_list(environ, "IDENTITY_ENCRYPTION_KEYS", secret_key),
         "IDENTIFY_LIMIT_PER_IP": _rate(environ, "IDENTIFY_LIMIT_PER_IP", "60/60"),
         "ARTICLE_SEARCH_LIMIT_PER_IP": _rate(environ, "ARTICLE_SEARCH_LIMIT_PER_IP", "120/60"),
-        "LOG_LEVEL": environ.get("LOG_LEVEL", "INFO").strip().upper() or "INFO",
+        "LOG_LEVEL": _log_level(environ),
+        # Caches and metrics
+        "WIDGET_CACHE_SIZE": _integer(environ, "WIDGET_CACHE_SIZE", 10000),
+        "SESSION_CACHE_SIZE": _integer(environ, "SESSION_CACHE_SIZE", 10000),
+        "METRICS_ENABLED": _boolean(environ, "METRICS_ENABLED", False),
     }

@@ -101,3 +101,8 @@ def is_ready() -> bool:
         return True
     except (PoolTimeout, psycopg.OperationalError):
         return False
+
+
+def error_line(error: Exception) -> str:
+    """A database error's message on one line (libpq's span several, with hints)."""
+    return " ".join(str(error).split())

@@ -12,6 +12,8 @@ import shlex
 import shutil
 import stat
 import subprocess
+import time
+from contextlib import contextmanager
 from importlib.util import find_spec
 from pathlib import Path
 from urllib.parse import quote
@@ -102,10 +104,12 @@ class LocalCluster:
             # pg_ctl hands -o to /bin/sh, hence the quoting.
             self._run([bindir / "pg_ctl", "start", "-w", "-t", "60", "-D", self.data_dir, "-l", log,
                        "-o", shlex.join(options)])
-        except LocalClusterError:
+        except LocalClusterError as error:
             if self.is_running():  # another process started it at the same moment
                 return False
             tail = log.read_text(errors="replace").splitlines()[-15:] if log.exists() else []
+            if not tail:
+                raise LocalClusterError(f"PostgreSQL did not start: {error}") from None
             raise LocalClusterError(f"PostgreSQL did not start; {log}:\n" + "\n".join(tail)) from None
         return True
 
@@ -216,3 +220,47 @@ class LocalCluster:
             raise LocalClusterError(f"{Path(command[0]).name} failed ({result.returncode}): "
                                     f"{result.stderr.strip() or result.stdout.strip()}")
 
+
+
+# The cluster of `make run` and of the command line when DATABASE_URL is not set.
+DEVELOPMENT_DATA_DIR = Path("instance/postgres")
+DEVELOPMENT_DATABASE = "chatconnect"
+COUNT_OTHER_CLIENTS = """
+SELECT count(*) FROM pg_stat_activity
+WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()"""
+
+
+@contextmanager
+def development_database(say):
+    """Yields the URL of the `make run` database, its cluster started if it was not running.
+    A cluster started here (even if interrupted while starting) is stopped on leaving, unless
+    another process uses it by then (a `make run` or a command started meanwhile)."""
+    local = LocalCluster(DEVELOPMENT_DATA_DIR)
+    ours = False
+    try:
+        if local.is_running():
+            say(f"Using the PostgreSQL server already running in {DEVELOPMENT_DATA_DIR}")
+        else:
+            say(f"Starting PostgreSQL in {DEVELOPMENT_DATA_DIR} (unix socket only)")
+            ours = True
+            ours = local.start()  # False: another process started it at the same moment
+        yield local.create_database(DEVELOPMENT_DATABASE)
+    finally:
+        if ours and local.is_running():
+            if _in_use_by_others(local):
+                say(f"Leaving PostgreSQL in {DEVELOPMENT_DATA_DIR} running: another process uses it")
+            else:
+                say(f"Stopping PostgreSQL in {DEVELOPMENT_DATA_DIR}")
+                local.stop()
+
+
+def _in_use_by_others(cluster: LocalCluster, grace_seconds: float = 3) -> bool:
+    """Whether other clients stay connected; those of a server that just stopped take a moment
+    to be gone from pg_stat_activity."""
+    deadline = time.monotonic() + grace_seconds
+    with psycopg.connect(cluster.url(), autocommit=True) as conn:
+        while conn.execute(COUNT_OTHER_CLIENTS).fetchone()[0] > 0:
+            if time.monotonic() > deadline:
+                return True
+            time.sleep(0.1)
+    return False

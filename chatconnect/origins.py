@@ -83,6 +83,8 @@ def add_cors_headers(response):
     origin = g.get("cors_origin")
     if origin:
         response.headers["Access-Control-Allow-Origin"] = origin
+        # Not a CORS-safelisted response header: without this the widget could not read it.
+        response.headers["Access-Control-Expose-Headers"] = "Retry-After"
         if request.method == "OPTIONS":
             response.headers.update(PREFLIGHT_HEADERS)
     return response

@@ -3,6 +3,7 @@
 A cursor holds the (timestamp, id) sort key of that row, signed with the name of its list, so a
 cursor from another list, or one the server did not issue, is a validation_error."""
 
+import json
 from datetime import UTC, datetime
 
 from flask import current_app, request
@@ -49,6 +50,11 @@ def issue_cursor(list_name: str, payload) -> str:
     return _serializer(list_name).dumps(payload)
 
 
+def cursor_after(list_name: str, sort_value: datetime, row_id) -> str:
+    """The cursor of the page that follows the row with this (timestamp, id) sort key."""
+    return issue_cursor(list_name, [iso_utc(sort_value), str(row_id)])
+
+
 def page(rows: list, limit: int, to_json, list_name: str, sort_column: str) -> dict:
     """The page envelope for rows fetched with LIMIT limit + 1, sorted by (sort_column, id)."""
     more = len(rows) > limit
@@ -56,5 +62,11 @@ def page(rows: list, limit: int, to_json, list_name: str, sort_column: str) -> d
     next_cursor = None
     if more:
         last = rows[-1]
-        next_cursor = issue_cursor(list_name, [iso_utc(last[sort_column]), str(last["id"])])
+        next_cursor = cursor_after(list_name, last[sort_column], last["id"])
     return {"items": [to_json(row) for row in rows], "next_cursor": next_cursor}
+
+
+def page_json(items_json: str, next_cursor: str | None) -> str:
+    """The page envelope around items that PostgreSQL wrote as a JSON array already."""
+    return f'{{"items":{items_json},"next_cursor":{json.dumps(next_cursor)}}}'
+

@@ -152,6 +152,32 @@ $$;
 CREATE OR REPLACE TRIGGER events_notify AFTER INSERT ON events
     FOR EACH ROW EXECUTE FUNCTION events_notify();
 
+-- The widget in the browser: its style (one row per client, created with it; see migration
+-- 0005 for clients older than the table) and the client's business hours (a row once set;
+-- without one the client is always open).
+CREATE TABLE IF NOT EXISTS widget_styles (
+    client_id varchar PRIMARY KEY REFERENCES clients (id) ON DELETE CASCADE,
+    theme text NOT NULL DEFAULT 'light' CHECK (theme IN ('light', 'dark', 'auto')),
+    font_family text NOT NULL DEFAULT 'system'
+        CHECK (font_family IN ('system', 'sans-serif', 'serif', 'monospace')),
+    border_radius integer NOT NULL DEFAULT 12 CHECK (border_radius BETWEEN 0 AND 24),
+    offset_x integer NOT NULL DEFAULT 20 CHECK (offset_x BETWEEN 0 AND 200),
+    offset_y integer NOT NULL DEFAULT 20 CHECK (offset_y BETWEEN 0 AND 200),
+    launcher_icon text NOT NULL DEFAULT 'chat' CHECK (launcher_icon IN ('chat', 'help', 'none')),
+    show_on_mobile boolean NOT NULL DEFAULT true,
+    header_text text NOT NULL DEFAULT '' CHECK (char_length(header_text) <= 100),
+    updated_at timestamptz NOT NULL DEFAULT now()
+);
+
+-- timezone NULL: always open. schedule: {"mon": [["09:00", "17:00"], …], …, "sun": []}.
+CREATE TABLE IF NOT EXISTS business_hours (
+    client_id varchar PRIMARY KEY REFERENCES clients (id) ON DELETE CASCADE,
+    timezone text,
+    schedule jsonb NOT NULL,
+    offline_message text NOT NULL CHECK (char_length(offline_message) BETWEEN 1 AND 500),
+    updated_at timestamptz NOT NULL DEFAULT now()
+);
+
 -- Real-time: presence. When a signed-in user last had an event stream or events long-poll
 -- open, shared by every worker and host; "agents online" means seen within the last minute.
 -- An open stream refreshes it at least every 15 s. Lost on a crash of the server, like the
@@ -406,3 +432,70 @@ BEGIN
     END IF;
 END
 $$;
+
+-- Caches: each worker keeps the public widget configuration and signed-in sessions in memory
+-- (chatconnect/caches.py), and these triggers tell every worker what changed, whoever changed
+-- it (the app, another host, plain SQL). A payload is words: each drops the cached entry of
+-- that key and the entries of that group (a client id, a user id); `*` drops everything.
+-- Notifications are sent at commit, and not at all on rollback.
+
+-- Everything the widget route serves of a client: any row change names the client, and the
+-- public keys it had and has (a new key may be cached as unknown).
+CREATE OR REPLACE FUNCTION notify_widget_config() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+    old_row jsonb := CASE WHEN TG_OP IN ('UPDATE', 'DELETE') THEN to_jsonb(OLD) END;
+    new_row jsonb := CASE WHEN TG_OP IN ('INSERT', 'UPDATE') THEN to_jsonb(NEW) END;
+BEGIN
+    IF TG_LEVEL = 'STATEMENT' THEN  -- TRUNCATE
+        PERFORM pg_notify('chatconnect_widget_config', '*');
+        RETURN NULL;
+    END IF;
+    PERFORM pg_notify('chatconnect_widget_config', concat_ws(' ',
+        old_row ->> TG_ARGV[0], new_row ->> TG_ARGV[0],
+        old_row ->> 'public_api_key', new_row ->> 'public_api_key'));
+    RETURN NULL;
+END
+$$;
+
+-- The widget configuration follows `source`, whose column `client_column` holds the client id.
+-- A table the public configuration comes to depend on needs one line, as below.
+CREATE OR REPLACE FUNCTION widget_config_follows(source regclass, client_column text DEFAULT 'client_id')
+RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+    EXECUTE format('CREATE OR REPLACE TRIGGER widget_config_notify
+                    AFTER INSERT OR UPDATE OR DELETE ON %s
+                    FOR EACH ROW EXECUTE FUNCTION notify_widget_config(%L)', source, client_column);
+    EXECUTE format('CREATE OR REPLACE TRIGGER widget_config_notify_truncate
+                    AFTER TRUNCATE ON %s
+                    FOR EACH STATEMENT EXECUTE FUNCTION notify_widget_config()', source);
+END
+$$;
+
+SELECT widget_config_follows('clients', 'id');
+SELECT widget_config_follows('client_widgets');
+SELECT widget_config_follows('widget_styles');
+SELECT widget_config_follows('business_hours');
+
+-- Signed-in sessions: a session that changes (a touch, a revocation, sign-out, expiry set by
+-- hand) or goes (deleted, its user deleted or its password changed) is looked up again. A new
+-- session needs nothing: unknown cookies are not cached.
+CREATE OR REPLACE FUNCTION notify_session_change() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_LEVEL = 'STATEMENT' THEN  -- TRUNCATE
+        PERFORM pg_notify('chatconnect_sessions', '*');
+    ELSIF TG_TABLE_NAME = 'users' THEN
+        PERFORM pg_notify('chatconnect_sessions', OLD.id);
+    ELSE
+        PERFORM pg_notify('chatconnect_sessions', concat_ws(' ', OLD.sid, OLD.user_id));
+    END IF;
+    RETURN NULL;
+END
+$$;
+CREATE OR REPLACE TRIGGER session_cache_notify AFTER UPDATE OR DELETE ON session
+    FOR EACH ROW EXECUTE FUNCTION notify_session_change();
+CREATE OR REPLACE TRIGGER session_cache_notify_truncate AFTER TRUNCATE ON session
+    FOR EACH STATEMENT EXECUTE FUNCTION notify_session_change();
+CREATE OR REPLACE TRIGGER session_cache_notify AFTER UPDATE OR DELETE ON users
+    FOR EACH ROW EXECUTE FUNCTION notify_session_change();
+CREATE OR REPLACE TRIGGER session_cache_notify_truncate AFTER TRUNCATE ON users
+    FOR EACH STATEMENT EXECUTE FUNCTION notify_session_change();

@@ -8,14 +8,16 @@ Requests that carry a bearer token, and routes that never need a user (the publi
 health probes), do not read the cookie at all."""
 
 import secrets
+import threading
 from datetime import UTC, datetime, timedelta
 
 import psycopg
-from flask import g, request, session
+from flask import current_app, g, request, session
 from flask.sessions import SessionInterface, SessionMixin
 from psycopg_pool import PoolTimeout
 from werkzeug.datastructures import CallbackDict
 
+from .caches import NotifiedCache
 from .db import single_statement, transaction
 from .repositories.sessions import SessionRepository
 from .tokens import hash_secret
@@ -26,6 +28,9 @@ TOUCH_INTERVAL = timedelta(minutes=1)
 # (which take no cookie) never look a session up.
 SIGNED_IN_PREFIX = "/api/"
 PUBLIC_PREFIX = "/api/public/"
+CACHE_CHANNEL = "chatconnect_sessions"
+CACHE_EXTENSION = "session_cache"
+_cache_lock = threading.Lock()
 
 
 def is_bearer_request(request) -> bool:
@@ -65,6 +70,7 @@ def start(conn, session: ServerSession, user_id: str, credentials_version: int,
     repo = SessionRepository(conn)
     if session.sid:
         repo.delete(hash_secret(session.sid))
+        forget_sessions(hash_secret(session.sid))
     session.sid = secrets.token_urlsafe(32)
     session.new_sid = True
     public_id = repo.create(hash_secret(session.sid), dict(session), user_id, credentials_version,
@@ -81,10 +87,54 @@ def end(conn, session: ServerSession) -> None:
     if not session.sid:
         return
     SessionRepository(conn).delete(hash_secret(session.sid))
+    forget_sessions(hash_secret(session.sid))
     session.clear()
     session.sid = None
     session.public_id = None
     session.ended = True
+
+
+def _load_session(sid_hash: str):
+    with single_statement() as conn:
+        return SessionRepository(conn).get_live(sid_hash)
+
+
+def _user_of(row):
+    return row["user_id"] if row is not None else None
+
+
+def session_cache(app) -> NotifiedCache:
+    """This process's cache of live sessions (with their user rows) by cookie hash.
+
+    The triggers on `session` and `users` notify CACHE_CHANNEL with the session's hash and its
+    user's id whenever a session is touched, revoked, signed out or deleted, or its user
+    changes (a password change deletes the user's sessions in the same transaction)."""
+    cache = app.extensions.get(CACHE_EXTENSION)
+    if cache is None:
+        from .realtime.hub import get_hub
+        with _cache_lock:
+            cache = app.extensions.get(CACHE_EXTENSION)
+            if cache is None:
+                cache = NotifiedCache("sessions", app.config["SESSION_CACHE_SIZE"], _user_of)
+                cache.attach(get_hub(app), CACHE_CHANNEL)
+                app.extensions[CACHE_EXTENSION] = cache
+    return cache
+
+
+def _live_session(app, sid_hash: str):
+    row = session_cache(app).get(sid_hash, _load_session)
+    # A cached session still ends on time, without a notification.
+    if row is not None and row["expire"] <= datetime.now(UTC).replace(tzinfo=None):
+        return None
+    return row
+
+
+def forget_sessions(*words: str) -> None:
+    """Drop cached sessions (by cookie hash or user id) here and now, after this process
+    revoked them; the other processes hear of it from the triggers a moment later."""
+    cache = current_app.extensions.get(CACHE_EXTENSION)
+    if cache is not None:
+        cache.forget(*words)
 
 
 def raise_load_error() -> None:
@@ -100,12 +150,13 @@ def cookie_name(app) -> str:
 
 class PostgresSessionInterface(SessionInterface):
     def open_session(self, app, request):
+        if not _uses_cookie(request):  # before parsing cookies: the widget route is hot
+            return ServerSession()
         sid = request.cookies.get(cookie_name(app))
-        if not sid or not _uses_cookie(request):
+        if not sid:
             return ServerSession()
         try:
-            with single_statement() as conn:
-                row = SessionRepository(conn).get_live(hash_secret(sid))
+            row = _live_session(app, hash_secret(sid))
         except (PoolTimeout, psycopg.OperationalError) as error:
             # Raised outside a view this would be a bare 500; see raise_load_error.
             session = ServerSession()

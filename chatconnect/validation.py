@@ -109,6 +109,18 @@ def one_of(*choices):
     return check
 
 
+def integer(minimum, maximum):
+    """A JSON integer in [minimum, maximum]; `12.0` is one too (as JSON Schema has it), a
+    boolean is not."""
+    def check(value):
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)
+        if not isinstance(value, int) or isinstance(value, bool) or not minimum <= value <= maximum:
+            raise Invalid(f"must be a whole number from {minimum} to {maximum}")
+        return value
+    return check
+
+
 def boolean(value):
     if not isinstance(value, bool):
         raise Invalid("must be true or false")

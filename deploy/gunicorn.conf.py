@@ -15,6 +15,11 @@ monkey.patch_all()
 import json  # noqa: E402
 import logging  # noqa: E402
 import os  # noqa: E402
+import shutil  # noqa: E402
+import tempfile  # noqa: E402
+import queue  # noqa: E402
+import signal  # noqa: E402
+import sys  # noqa: E402
 import time  # noqa: E402
 from datetime import UTC, datetime  # noqa: E402
 
@@ -127,3 +132,65 @@ class JsonLogger(glogging.Logger):
 
 
 logger_class = JsonLogger
+
+# Metrics (METRICS_ENABLED): prometheus_client's multiprocess mode. Each worker writes its values
+# to files in PROMETHEUS_MULTIPROC_DIR and a scrape adds them up; the variable must be set before
+# a worker imports prometheus_client, so the master sets it before forking any. Unless it names
+# a directory already, the server makes one of its own and removes it when it stops.
+def on_starting(server):
+    directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if not directory:
+        directory = tempfile.mkdtemp(prefix="chatconnect-metrics-")
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = directory
+        server.own_metrics_dir = directory  # the arbiter outlives reloads of this file
+    # Values of an earlier run of the server are not this run's.
+    for name in os.listdir(directory):
+        if name.endswith(".db"):
+            os.remove(os.path.join(directory, name))
+
+
+def child_exit(server, worker):
+    # A worker's gauges (pool, listener, open long-polls) leave with it; its counts stay.
+    from prometheus_client import multiprocess
+    multiprocess.mark_process_dead(worker.pid)
+
+
+def on_exit(server):
+    if getattr(server, "own_metrics_dir", None):
+        shutil.rmtree(server.own_metrics_dir, ignore_errors=True)
+
+
+# A worker is forked with the master's signal handlers, which only queue a signal for the
+# master's loop. A stop signal that reached a worker before it installed its own handlers was
+# lost: the worker served on and the master SIGKILLed it after graceful_timeout ("Perhaps out of
+# memory?"), e.g. on a Ctrl-C or a stop right after a worker (re)started. Until then, a worker
+# has served nothing and holds nothing: a stop signal ends it at once.
+STOP_SIGNALS = (signal.SIGINT, signal.SIGQUIT, signal.SIGTERM)
+
+
+def _exit_before_serving(signum, frame):
+    os._exit(0)
+
+
+def post_fork(server, worker):
+    for signum in STOP_SIGNALS:
+        signal.signal(signum, _exit_before_serving)
+    # Signals caught since the fork, by the master's handlers, in this process's copy of its queue.
+    queued, caught = server.SIG_QUEUE, []
+    if isinstance(queued, list):  # gunicorn < 24
+        caught = list(queued)
+    else:
+        while True:
+            try:
+                caught.append(queued.get_nowait())
+            except queue.Empty:
+                break
+    if set(STOP_SIGNALS).intersection(caught):
+        os._exit(0)
+
+
+def worker_int(worker):
+    """A quick stop (SIGINT, SIGQUIT): exit now. gunicorn sleeps 0.1 s after this hook before it
+    exits; on gevent that sleep can let the worker's main loop finish first, and the exit then
+    lands in the interpreter's shutdown, which prints a traceback."""
+    sys.exit(0)

@@ -95,7 +95,9 @@ def make_app(database_url):
     for app in apps:
         hub = app.extensions.get(EXTENSION)
         if hub is not None:
-            hub.stop()
+            # Not waiting for the thread: it notices within STOP_CHECK_SECONDS, and every app
+            # that served a signed-in or widget request has one.
+            hub.stop(timeout=0)
         app.extensions["db_pool"].close()
 
 

@@ -129,3 +129,14 @@ def test_same_origin_and_dashboard_origin_are_allowed(make_app):
         response = client.post("/api/auth/register", headers={"Origin": origin},
                                json={"username": unique_username(), "password": PASSWORD})
         assert response.status_code == 201, origin
+
+
+@pytest.mark.parametrize("length", [65, 1024, 1025, 20_000])
+def test_sign_in_with_a_username_no_account_can_have_is_a_wrong_username(client, auth, length):
+    """Sign-up allows 64 characters: a longer name at sign-in gets the answer of any wrong
+    name, not a limit that contradicts the sign-up rules."""
+    auth.register("alice")
+    response = client.post("/api/auth/login", json={"username": "a" * length, "password": PASSWORD})
+    assert response.status_code == 401
+    assert response.get_json()["error"] == {"code": "unauthorized",
+                                            "message": "wrong username or password"}

@@ -85,9 +85,37 @@ def test_upgrade_of_an_original_app_database_keeps_rows_and_matches_a_fresh_one(
         assert conn.execute("SELECT primary_color, widget_name FROM client_widgets").fetchall() \
             == [("#ff0000", "Support")]
         assert conn.execute("SELECT sid FROM session").fetchall() == [("oldsid",)]
+        assert conn.execute(
+            "SELECT client_id, theme, font_family, border_radius, offset_x, offset_y, "
+            "launcher_icon, show_on_mobile, header_text FROM widget_styles").fetchall() == [
+            ("5d0f2b7e-8c1d-4e8f-a1c3-6b9e2f4d7a10", "light", "system", 12, 20, 20, "chat",
+             True, "")]
         # The widget foreign key keeps its name and now cascades.
         conn.execute("DELETE FROM clients")
         assert conn.execute("SELECT count(*) FROM client_widgets").fetchone() == (0,)
+        assert conn.execute("SELECT count(*) FROM widget_styles").fetchone() == (0,)
+
+
+def test_upgrade_gives_clients_of_a_release_without_widget_styles_their_default_style(
+        new_database):
+    url = new_database()
+    migrate.upgrade(url)
+    with psycopg.connect(url) as conn:
+        conn.execute("INSERT INTO users (id, username, password) VALUES ('u1', 'ann', 'x')")
+        conn.execute("INSERT INTO clients (id, user_id, name, public_api_key) "
+                     "VALUES ('c1', 'u1', 'Shop', 'pk_one'), ('c2', 'u1', 'Blog', 'pk_two')")
+        # The release before: no widget_styles table, migration 0005 not applied.
+        conn.execute("DROP TABLE widget_styles")
+        conn.execute("DELETE FROM schema_migrations WHERE version = '0005_widget_styles'")
+    assert migrate.upgrade(url) == ["0005_widget_styles"]
+    with psycopg.connect(url) as conn:
+        assert conn.execute("SELECT client_id, theme, border_radius FROM widget_styles "
+                            "ORDER BY client_id").fetchall() == [("c1", "light", 12),
+                                                                 ("c2", "light", 12)]
+    assert migrate.upgrade(url) == []
+    fresh = new_database()
+    migrate.upgrade(fresh)
+    assert schema_shape(url) == schema_shape(fresh)
 
 
 def test_upgrade_gives_every_existing_conversation_a_contact_and_keeps_its_token(

@@ -46,7 +46,8 @@ INSTALL_HINT = {
 # Settings a developer's environment may hold; the deployment under test gets only its own.
 INHERITED_SETTINGS = re.compile(
     r"(DATABASE_URL|TEST_DATABASE_URL|CHATCONNECT_ENV|SECRET_KEY|DB_POOL_.*|SESSION_.*|"
-    r"DASHBOARD_ORIGINS|TRUSTED_PROXY_HOPS|.*_LIMIT_PER_.*|LOG_LEVEL|GUNICORN_.*|FORWARDED_ALLOW_IPS)")
+    r"DASHBOARD_ORIGINS|TRUSTED_PROXY_HOPS|.*_LIMIT_PER_.*|LOG_LEVEL|GUNICORN_.*|FORWARDED_ALLOW_IPS|"
+    r"METRICS_ENABLED|PROMETHEUS_MULTIPROC_DIR|.*_CACHE_SIZE)")
 
 
 def program(name: str) -> str:
@@ -189,6 +190,7 @@ class Stack:
             "DB_POOL_MAX_SIZE": "4",
             "DB_POOL_TIMEOUT": "1",
             "GUNICORN_WORKERS": str(WORKERS),
+            "METRICS_ENABLED": "true",
         })
         self.socket.unlink(missing_ok=True)
         with open(self.tmp / "gunicorn.out", "ab") as out, open(self.tmp / "gunicorn.err", "ab") as err:
@@ -397,8 +399,11 @@ def test_request_id_is_taken_from_the_client_or_made_and_logged(client, stack, s
         assert request_id == supplied
     else:
         assert re.fullmatch(r"[0-9a-f]{32}", request_id)
-    wait_until(lambda: any(line["request_id"] == request_id
-                           for line in stack.log_lines("gunicorn.out")), "the access log line")
+    # Both servers write their access log line after sending the answer: the client may read
+    # the answer before either line is there, so each is waited for.
+    for log in ("gunicorn.out", "nginx.access.log"):
+        wait_until(lambda: any(line["request_id"] == request_id
+                               for line in stack.log_lines(log)), f"the line in {log}")
     nginx_lines = [line for line in stack.log_lines("nginx.access.log")
                    if line["request_id"] == request_id]
     assert [line["status"] for line in nginx_lines] == [404]
@@ -584,3 +589,73 @@ def test_every_log_line_is_json(stack):
         assert lines
         for line in lines:
             assert {"time", "level", "logger", "request_id"} <= set(line)
+
+
+SECURITY_HEADERS = {
+    "Strict-Transport-Security": "max-age=31536000; includeSubDomains",
+    "Referrer-Policy": "no-referrer",
+    "X-Content-Type-Options": "nosniff",
+    "Content-Security-Policy": "default-src 'none'; frame-ancestors 'none'",
+}
+
+
+def test_security_headers_through_nginx(client, stack):
+    client.register()
+    answers = {
+        "app": client.get("/healthz"),
+        "signed in": client.get("/api/auth/me"),
+        "app error": client.get("/nope"),
+        "nginx 413": client.post("/api/auth/login", b"x" * (2 * 1024 * 1024),
+                                 headers={"Content-Type": "application/json"}),
+        "metrics, kept private": client.get("/metrics"),
+    }
+    for name, response in answers.items():
+        for header, value in SECURITY_HEADERS.items():
+            assert response.headers.get_all(header) == [value], (name, header)
+    assert answers["signed in"].headers["Cache-Control"] == "no-store"
+    assert_error(answers["metrics, kept private"], 404, "not_found")
+
+
+def scrape(stack) -> dict:
+    """The samples of GET /metrics, asked of gunicorn's socket (nginx does not serve it):
+    {(name, (sorted label pairs)): value}."""
+    from prometheus_client.parser import text_string_to_metric_families
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.settimeout(10)
+    sock.connect(str(stack.socket))
+    conn = http.client.HTTPConnection("localhost", timeout=10)
+    conn.sock = sock
+    try:
+        conn.request("GET", "/metrics", headers={"Host": "localhost"})
+        response = conn.getresponse()
+        assert response.status == 200
+        assert response.headers.get_content_type() == "text/plain"
+        text = response.read().decode()
+    finally:
+        conn.close()
+    return {(sample.name, tuple(sorted(sample.labels.items()))): sample.value
+            for family in text_string_to_metric_families(text) for sample in family.samples}
+
+
+def healthz_count(samples) -> float:
+    return samples.get(("chatconnect_http_requests_total",
+                        (("method", "GET"), ("route", "/healthz"), ("status", "200"))), 0)
+
+
+def test_metrics_add_up_every_worker(stack):
+    before = healthz_count(scrape(stack))
+    requests = 40
+    with ThreadPoolExecutor(8) as pool:  # new connections: nginx spreads them over the workers
+        statuses = list(pool.map(lambda _: Client(stack).get("/healthz").status, range(requests)))
+    assert statuses == [200] * requests
+    # Whichever worker answers the scrape, it counts the requests every worker served.
+    for _ in range(4):
+        samples = scrape(stack)
+        assert healthz_count(samples) - before == requests
+        assert samples[("chatconnect_worker_processes", ())] == WORKERS
+        latency = ("chatconnect_http_request_duration_seconds_count",
+                   (("method", "GET"), ("route", "/healthz")))
+        assert samples[latency] >= requests
+        assert samples[("chatconnect_db_pool_connections", (("state", "max"),))] == WORKERS * 4
+        assert ("chatconnect_listener_connected", ()) in samples
+        assert ("chatconnect_realtime_open", (("kind", "long_poll"),)) in samples

@@ -81,3 +81,13 @@ def test_healthz_touches_no_database(make_app, database_url):
     response = app.test_client().get("/healthz")
     assert response.status_code == 200
     assert response.get_json() == {"status": "ok"}
+
+
+def test_answers_without_a_body_carry_no_content_type(client, auth):
+    """Flask labels every response text/html; 204 and 304 have nothing to label."""
+    auth.register()
+    response = auth.logout()
+    assert response.status_code == 204 and response.data == b""
+    assert "Content-Type" not in response.headers
+    response = client.options("/api/public/widgets/pk_missing")  # unknown key: an error body
+    assert response.status_code == 404 and response.mimetype == "application/json"

@@ -22,13 +22,18 @@ import psycopg
 from flask import current_app
 from psycopg import sql
 
+from .. import metrics
+
 EXTENSION = "realtime_hub"
 # Every channel carries a JSON object; KEYS names the fields a subscriber may match on.
 KEYS = {
     "chatconnect_events": ("conversation_id", "owner_id"),
     "chatconnect_typing": ("conversation_id", "owner_id"),
 }
-CHANNELS = tuple(KEYS)
+# Channels whose payloads are plain text, read only by callbacks: cache invalidation
+# (chatconnect/caches.py).
+CALLBACK_CHANNELS = ("chatconnect_widget_config", "chatconnect_sessions")
+CHANNELS = (*KEYS, *CALLBACK_CHANNELS)
 # Channels whose payloads are the news itself (nothing stored to read again): subscribers keep
 # them. Stored events are read from the table, so their payloads are only a wake-up.
 EPHEMERAL = frozenset({"chatconnect_typing"})
@@ -123,6 +128,8 @@ class Hub:
     def _deliver(self, channel: str, payload_text: str) -> None:
         for callback in self._callbacks.get(channel, ()):
             callback(payload_text)
+        if channel not in KEYS:
+            return
         try:
             payload = json.loads(payload_text)
         except ValueError:
@@ -191,7 +198,8 @@ def wait_for_rows(fetch, seconds: float, channel: str, **match) -> list:
     is held while asleep."""
     deadline = time.monotonic() + seconds
     # Subscribed before looking, so a change committed after the look still wakes us.
-    with get_hub().subscribe(channel, **match) as subscription:
+    with get_hub().subscribe(channel, **match) as subscription, \
+            metrics.open_connection("long_poll"):
         while True:
             subscription.event.clear()
             rows = fetch()

@@ -1,4 +1,4 @@
-"""Whether a client's team is there: agents online, and (later) business hours.
+"""Whether a client's team is there: agents online, and business hours.
 
 An owner is online while one of their sessions or tokens has an event stream or events
 long-poll open, or had one within the last ONLINE_SECONDS. Streams and polls record when they
@@ -13,7 +13,9 @@ import psycopg
 from flask import current_app
 from psycopg_pool import PoolTimeout
 
+from .. import business_hours
 from ..db import transaction
+from ..repositories.business_hours import BusinessHoursRepository
 from ..repositories.agent_presence import AgentPresenceRepository
 
 CLOCK = "clock"  # app.extensions[CLOCK]: a function returning the aware UTC time (tests move it)
@@ -43,6 +45,7 @@ def touch(user_id: str) -> None:
 
 
 def opening_status(conn, client_id: str, at: datetime) -> tuple[bool, datetime | None]:
-    """(open_now, next_open_at) of the client at `at`: always open until business hours
-    exist (the one place to compute them)."""
-    return True, None
+    """(open_now, next_open_at) of the client at `at`, from its business hours (always open
+    without them)."""
+    status = business_hours.status(BusinessHoursRepository(conn).get_for_client(client_id), at)
+    return status["open_now"], status["next_open_at"]

@@ -12,22 +12,34 @@ SELECT id, name, public_api_key, allowed_domains, status, created_at,
 FROM clients
 WHERE id = %(id)s AND user_id = %(owner_id)s"""
 
-# Keyset pagination, oldest first; served by clients_user_id_created_at_id_idx.
-SELECT_FIRST_PAGE_FOR_OWNER = """
-SELECT id, name, public_api_key, allowed_domains, status, created_at,
-    identity_required, retention_days
-FROM clients
-WHERE user_id = %(owner_id)s
-ORDER BY created_at, id
-LIMIT %(limit)s"""
-
-SELECT_PAGE_AFTER_FOR_OWNER = """
-SELECT id, name, public_api_key, allowed_domains, status, created_at,
-    identity_required, retention_days
-FROM clients
-WHERE user_id = %(owner_id)s AND (created_at, id) > (%(after_created_at)s, %(after_id)s)
-ORDER BY created_at, id
-LIMIT %(limit)s"""
+# A page as one row: the items as a JSON array built by PostgreSQL (the fields and format of
+# client_json in views/clients.py), the sort key of the last item, and whether more follow.
+# Keyset pagination, oldest first; served by clients_user_id_created_at_id_idx. (A window
+# function over limit + 1 rows cost more than the index probe for `more`.)
+PAGE_JSON_FOR_OWNER = """
+WITH page AS MATERIALIZED (
+    SELECT id, name, public_api_key, allowed_domains, status, created_at, identity_required,
+        retention_days
+    FROM clients
+    WHERE user_id = %(owner_id)s AND {after}
+    ORDER BY created_at, id
+    LIMIT %(limit)s),
+last AS (SELECT created_at, id FROM page ORDER BY created_at DESC, id DESC LIMIT 1)
+SELECT (SELECT coalesce(json_agg(json_build_object(
+            'id', id, 'name', name, 'public_api_key', public_api_key,
+            'allowed_domains', allowed_domains, 'status', status,
+            'created_at', replace(to_char(created_at, 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+                                  '.000000Z', 'Z'),
+            'identity_required', identity_required, 'retention_days', retention_days)
+          ORDER BY created_at, id), '[]')::text FROM page) AS items,
+       last.created_at AS last_created_at, last.id AS last_id,
+       EXISTS (SELECT FROM clients c
+               WHERE c.user_id = %(owner_id)s
+                 AND (c.created_at, c.id) > (last.created_at, last.id)) AS more
+FROM (VALUES (1)) AS one LEFT JOIN last ON true"""
+FIRST_PAGE_JSON_FOR_OWNER = PAGE_JSON_FOR_OWNER.format(after="true")
+PAGE_JSON_AFTER_FOR_OWNER = PAGE_JSON_FOR_OWNER.format(
+    after="(created_at, id) > (%(after_created_at)s, %(after_id)s)")
 
 INSERT_CLIENT = """
 INSERT INTO clients (user_id, name, public_api_key, allowed_domains)
@@ -80,11 +92,18 @@ ORDER BY id"""
 
 DELETE_CLIENT_FOR_OWNER = "DELETE FROM clients WHERE id = %(id)s AND user_id = %(owner_id)s"
 
-# What the widget on a customer site needs, in one query; a suspended client serves nothing.
+# What the widget on a customer site needs, in one query. A suspended client serves nothing,
+# but its row is read too, so that the cache knows which client the key names.
 SELECT_PUBLIC_WIDGET_BY_KEY = """
-SELECT w.widget_name, w.primary_color, w.position, w.welcome_message, c.allowed_domains
-FROM clients c JOIN client_widgets w ON w.client_id = c.id
-WHERE c.public_api_key = %(public_api_key)s AND c.status = 'active'"""
+SELECT c.id AS client_id, c.status, c.allowed_domains,
+       w.widget_name, w.primary_color, w.position, w.welcome_message,
+       s.theme, s.font_family, s.border_radius, s.offset_x, s.offset_y, s.launcher_icon,
+       s.show_on_mobile, s.header_text, b.offline_message
+FROM clients c
+JOIN client_widgets w ON w.client_id = c.id
+JOIN widget_styles s ON s.client_id = c.id
+LEFT JOIN business_hours b ON b.client_id = c.id
+WHERE c.public_api_key = %(public_api_key)s"""
 
 # A savepoint of our own: the statement may be the first of the view's transaction, where
 # psycopg's conn.transaction() would open (and commit) a transaction instead of a savepoint.
@@ -109,15 +128,16 @@ class ClientRepository:
         return self.conn.execute(SELECT_CLIENT_FOR_OWNER,
                                  {"id": client_id, "owner_id": owner_id}).fetchone()
 
-    def list_for_owner(self, owner_id: str, limit: int, after=None):
-        """Up to `limit` clients oldest first, after the (created_at, id) key `after` if given."""
+    def page_json_for_owner(self, owner_id: str, limit: int, after=None):
+        """One row: `items` (the page as JSON text), `more`, and `last_created_at` and
+        `last_id`, the sort key of the page's last item."""
         if after is None:
-            return self.conn.execute(SELECT_FIRST_PAGE_FOR_OWNER,
-                                     {"owner_id": owner_id, "limit": limit}).fetchall()
+            return self.conn.execute(FIRST_PAGE_JSON_FOR_OWNER,
+                                     {"owner_id": owner_id, "limit": limit}).fetchone()
         after_created_at, after_id = after
-        return self.conn.execute(SELECT_PAGE_AFTER_FOR_OWNER, {
+        return self.conn.execute(PAGE_JSON_AFTER_FOR_OWNER, {
             "owner_id": owner_id, "limit": limit,
-            "after_created_at": after_created_at, "after_id": after_id}).fetchall()
+            "after_created_at": after_created_at, "after_id": after_id}).fetchone()
 
     def create(self, owner_id: str, name: str, allowed_domains: list[str]):
         """A new client with a fresh public API key."""
@@ -167,7 +187,8 @@ class ClientRepository:
         return self.conn.execute(SELECT_WITH_RETENTION).fetchall()
 
     def get_public_widget_by_key(self, public_api_key: str):
-        """The public widget settings and allowed_domains of an active client, or None."""
+        """The client's id, status, allowed_domains, public widget settings, style and offline
+        message, or None."""
         return self.conn.execute(SELECT_PUBLIC_WIDGET_BY_KEY,
                                  {"public_api_key": public_api_key}).fetchone()
 

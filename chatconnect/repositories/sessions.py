@@ -5,7 +5,7 @@ from psycopg.types.json import Json
 # expire is `timestamp without time zone` in UTC (the original table's type). A session made
 # before the user's last password change (an older credentials_version) is no session.
 SELECT_LIVE_SESSION = """
-SELECT s.id, s.sess, s.last_seen_at, u.id AS user_id, u.username, u.created_at,
+SELECT s.id, s.sess, s.last_seen_at, s.expire, u.id AS user_id, u.username, u.created_at,
        u.credentials_version
 FROM session s JOIN users u ON u.id = s.user_id AND u.credentials_version = s.credentials_version
 WHERE s.sid = %(sid_hash)s AND s.expire > (now() AT TIME ZONE 'UTC')"""

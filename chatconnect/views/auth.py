@@ -22,7 +22,9 @@ USERNAME = text(3, 64, pattern=r"[A-Za-z0-9_.-]+",
                 pattern_message="may contain only letters, digits, '_', '.' and '-'")
 PASSWORD = text(8, 1024)
 # Sign-in and the current password check only the shape: older accounts predate the rules.
-ANY_USERNAME = text(1, 1024)
+ANY_USERNAME = text(1)
+# No account has a longer username (sign-up allows 64; the original application's are kept).
+LONGEST_STORED_USERNAME = 1024
 ANY_PASSWORD = text(1, 1024)
 TOKEN_NAME = text(1, 100)
 TOKEN_PREFIX = "cc_pat_"
@@ -95,7 +97,9 @@ def register():
 def login():
     body = parse_body({"username": ANY_USERNAME, "password": ANY_PASSWORD},
                       required=("username", "password"))
-    username_key, username_limit = _username_limit(body["username"])
+    username = body["username"]
+    # A longer name is a wrong username like any other, counted under a key of bounded size.
+    username_key, username_limit = _username_limit(username[:LONGEST_STORED_USERNAME])
     ip_key, ip_limit = _ip_limit()
     # Each attempt is counted before the password is checked, so parallel guesses cannot slip
     # past the limit; a successful one is taken back below. A refused one (429, or 503 when no
@@ -104,7 +108,8 @@ def login():
         with transaction() as conn:
             ratelimit.enforce(conn, username_key, username_limit)
             ratelimit.enforce(conn, ip_key, ip_limit)
-            credentials = UserRepository(conn).get_credentials(body["username"])
+            credentials = (UserRepository(conn).get_credentials(username)
+                           if len(username) <= LONGEST_STORED_USERNAME else None)
         user, password_hash = credentials or (None, None)
         if not passwords.verify(password_hash, body["password"]):
             raise ApiError(401, "unauthorized", "wrong username or password")
@@ -165,6 +170,7 @@ def change_password():
         if session.sid:
             session_store.start(conn, session, user_id, new_version,
                                 request.user_agent.string or None, current_app.config)
+    session_store.forget_sessions(user_id)
     return "", 204
 
 
@@ -179,12 +185,14 @@ def list_sessions():
 @bp.delete("/sessions/<id:session_id>")
 @login_required
 def delete_session(session_id):
+    user_id = current_user.id
     with transaction() as conn:
-        if not SessionRepository(conn).delete_for_user(session_id, current_user.id):
+        if not SessionRepository(conn).delete_for_user(session_id, user_id):
             raise not_found("session")
         if session_id == session.public_id:
             session_store.end(conn, session)
             logout_user()
+    session_store.forget_sessions(user_id)
     return "", 204
 
 

@@ -1,14 +1,16 @@
 """The signed-in owner's clients (tenants) and their widget settings."""
 
-from flask import Blueprint
+from flask import Blueprint, Response
 from flask_login import current_user, login_required
 
 from .. import identity
+from .. import widget_config
 from ..db import single_statement, transaction
 from ..errors import not_found
 from ..origins import normalize_domain_pattern
-from ..pagination import page, page_params
+from ..pagination import cursor_after, page_json, page_params
 from ..repositories.clients import ClientRepository
+from ..repositories.widget_styles import WidgetStyleRepository
 from ..repositories.widgets import WidgetRepository
 from ..serialize import iso_utc
 from ..validation import boolean, integer, list_of, nullable, one_of, parse_body, text
@@ -66,8 +68,10 @@ def _found(row):
 def list_clients():
     limit, after = page_params("clients")
     with single_statement() as conn:
-        rows = ClientRepository(conn).list_for_owner(current_user.id, limit + 1, after)
-    return page(rows, limit, client_json, "clients", "created_at")
+        row = ClientRepository(conn).page_json_for_owner(current_user.id, limit, after)
+    next_cursor = (cursor_after("clients", row["last_created_at"], row["last_id"])
+                   if row["more"] else None)
+    return Response(page_json(row["items"], next_cursor), mimetype="application/json")
 
 
 @bp.post("")
@@ -79,6 +83,7 @@ def create_client():
         client = ClientRepository(conn).create(current_user.id, body["name"],
                                                body.get("allowed_domains", []))
         WidgetRepository(conn).create(client["id"])
+        WidgetStyleRepository(conn).create(client["id"])
     return client_json(client), 201
 
 
@@ -96,6 +101,7 @@ def update_client(client_id):
     changes = parse_body(CLIENT_CHECKS)
     with transaction() as conn:
         client = ClientRepository(conn).update(client_id, current_user.id, changes)
+    widget_config.forget_client(client_id)
     return client_json(_found(client))
 
 
@@ -104,6 +110,7 @@ def update_client(client_id):
 def delete_client(client_id):
     with transaction() as conn:
         deleted = ClientRepository(conn).delete(client_id, current_user.id)
+    widget_config.forget_client(client_id)
     if not deleted:
         raise not_found("client")
     return "", 204
@@ -114,6 +121,7 @@ def delete_client(client_id):
 def rotate_client_key(client_id):
     with transaction() as conn:
         client = ClientRepository(conn).rotate_key(client_id, current_user.id)
+    widget_config.forget_client(client_id)
     return client_json(_found(client))
 
 
@@ -131,6 +139,7 @@ def update_widget(client_id):
     changes = parse_body(WIDGET_CHECKS)
     with transaction() as conn:
         widget = WidgetRepository(conn).update(client_id, current_user.id, changes)
+    widget_config.forget_client(client_id)
     return widget_json(_found(widget))
 
 
