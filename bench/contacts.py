@@ -30,8 +30,8 @@ import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from run import (GUNICORN_CONFIG, RESULTS_DIR, BenchError, bench_database,  # noqa: E402
-                 cpu_seconds, gunicorn, gunicorn_capacity, wrk)
+from run import (GUNICORN_CONFIG, BenchError, bench_database, cpu_seconds,  # noqa: E402
+                 gunicorn, gunicorn_capacity, save_report, wrk)
 
 from chatconnect import identity, migrate  # noqa: E402
 
@@ -76,10 +76,7 @@ def main() -> int:
         print(f"bench: {error}", file=sys.stderr)
         return 1
     print_report(report)
-    RESULTS_DIR.mkdir(exist_ok=True)
-    path = RESULTS_DIR / f"contacts-{report['time']}.json"
-    path.write_text(json.dumps(report, indent=2) + "\n")
-    print(f"figures written to {path.relative_to(RESULTS_DIR.parent.parent)}")
+    save_report(report, f"contacts-{report['time']}")
     bad = any(case["bad_responses"] or sum(case["socket_errors"].values())
               for case in report["cases"])
     return 1 if bad else 0

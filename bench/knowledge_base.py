@@ -12,7 +12,6 @@ size; the figures go to bench/results/knowledge-base-<time>.json.
 """
 
 import argparse
-import json
 import os
 import random
 import re
@@ -38,8 +37,8 @@ from chatconnect.articles import MARK_START, search_query
 from chatconnect.localdb import LocalCluster, LocalClusterError
 from chatconnect.repositories.knowledge_base import (HEADLINE_OPTIONS, PUBLIC_SEARCH,
                                                      ArticleRepository)
-from run import (GUNICORN_CONFIG, OWNER_PASSWORD, RESULTS_DIR, ROOT, BenchError, Case,
-                 bench_database, gunicorn, gunicorn_capacity, measure)
+from run import (GUNICORN_CONFIG, OWNER_PASSWORD, BenchError, Case, bench_database, gunicorn,
+                 gunicorn_capacity, measure, save_report)
 
 CLIENTS = 1000
 ARTICLES_PER_CLIENT = 100
@@ -85,10 +84,7 @@ def main() -> int:
     finally:
         shutil.rmtree(work_dir, ignore_errors=True)
     print_report(report)
-    RESULTS_DIR.mkdir(exist_ok=True)
-    path = RESULTS_DIR / f"knowledge-base-{report['timestamp']}.json"
-    path.write_text(json.dumps(report, indent=2) + "\n")
-    print(f"\nfigures written to {path.relative_to(ROOT)}")
+    save_report(report, f"knowledge-base-{report['timestamp']}")
     return 1 if report["errors"] else 0
 
 

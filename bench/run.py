@@ -107,11 +107,16 @@ def main() -> int:
     finally:
         shutil.rmtree(work_dir, ignore_errors=True)
     print_report(report)
+    save_report(report, report["timestamp"])
+    return 1 if report["errors"] else 0
+
+
+def save_report(report: dict, name: str) -> None:
+    """Every figure of a run, in bench/results/<name>.json."""
     RESULTS_DIR.mkdir(exist_ok=True)
-    path = RESULTS_DIR / f"{report['timestamp']}.json"
+    path = RESULTS_DIR / f"{name}.json"
     path.write_text(json.dumps(report, indent=2) + "\n")
     print(f"\nfigures written to {path.relative_to(ROOT)}")
-    return 1 if report["errors"] else 0
 
 
 def parse_args():

@@ -9,7 +9,7 @@ lived twice, and so is any interval edge inside it."""
 import re
 from datetime import UTC, date, datetime, time, timedelta
 from functools import cache
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
+from zoneinfo import ZoneInfo, available_timezones
 
 from .validation import Invalid, nullable, text
 

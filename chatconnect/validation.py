@@ -109,24 +109,6 @@ def one_of(*choices):
     return check
 
 
-def integer(minimum, maximum):
-    """A JSON integer in [minimum, maximum]; `12.0` is one too (as JSON Schema has it), a
-    boolean is not."""
-    def check(value):
-        if isinstance(value, float) and value.is_integer():
-            value = int(value)
-        if not isinstance(value, int) or isinstance(value, bool) or not minimum <= value <= maximum:
-            raise Invalid(f"must be a whole number from {minimum} to {maximum}")
-        return value
-    return check
-
-
-def boolean(value):
-    if not isinstance(value, bool):
-        raise Invalid("must be true or false")
-    return value
-
-
 def list_of(item_check, max_items):
     """A list of at most max_items entries, each passed through item_check and de-duplicated.
 

@@ -2,7 +2,6 @@
 
 import hashlib
 import json
-import time
 
 import psycopg
 import pytest

@@ -463,7 +463,7 @@ def test_a_suspended_client_serves_nothing(client, write, browser, shop, status,
 def test_odd_or_unknown_slugs_and_keys_are_404(write, browser, shop, slug):
     write("Hello", "world")
     assert browser.get(public_url(shop, slug)).status_code == 404
-    assert browser.get(f"/api/public/widgets/pk_nope/articles/hello").status_code == 404
+    assert browser.get("/api/public/widgets/pk_nope/articles/hello").status_code == 404
     assert browser.get("/api/public/widgets/pk_nope/articles").status_code == 404
     assert browser.get("/api/public/widgets/%00/articles").status_code == 404
 
