@@ -149,6 +149,7 @@ def test_48_long_polls_with_one_visitor_token_leave_the_api_answering(server, da
     shop = create_client(database_url, owner_id)
     with psycopg.connect(database_url) as conn:
         conn.execute("INSERT INTO client_widgets (client_id) VALUES (%s)", (shop["id"],))
+        conn.execute("INSERT INTO widget_styles (client_id) VALUES (%s)", (shop["id"],))
     status, body = request(server, f"/api/public/widgets/{shop['public_api_key']}/conversations",
                            {"Content-Type": "application/json"}, "POST",
                            json.dumps({"message": "Hello"}))
