@@ -5,10 +5,10 @@ werkzeug's Headers costs more than the whole of this, on the hottest route."""
 
 from .session_store import PUBLIC_PREFIX, SIGNED_IN_PREFIX
 
-# Nothing the API answers is meant to be rendered, run or framed by a browser.
-CONTENT_SECURITY_POLICY = "default-src 'none'; frame-ancestors 'none'"
-EVERY_ANSWER = [("X-Content-Type-Options", "nosniff"),
-                ("Content-Security-Policy", CONTENT_SECURITY_POLICY)]
+# Nothing the API answers is meant to be rendered, run or framed by a browser; the pages of the
+# development demo set a policy of their own.
+CONTENT_SECURITY_POLICY = ("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'")
+NOSNIFF = ("X-Content-Type-Options", "nosniff")
 # Public and credential-free, like the widget route: shared caches may keep it.
 PUBLIC_PATHS = frozenset({"/api/openapi.json"})
 
@@ -29,7 +29,9 @@ def with_security_headers(wsgi_app):
                 # shared cache.
                 headers = [h for h in headers if h[0].lower() != "cache-control"]
                 headers.append(("Cache-Control", "no-store"))
-            headers.extend(EVERY_ANSWER)
+            headers.append(NOSNIFF)
+            if not any(name.lower() == "content-security-policy" for name, _ in headers):
+                headers.append(CONTENT_SECURITY_POLICY)
             return start_response(status, headers, exc_info)
 
         return wsgi_app(environ, start)

@@ -12,6 +12,10 @@ from ..db import single_statement
 
 bp = Blueprint("demo_pages", __name__, url_prefix="/demo")
 
+# The pages run their own inline script and the widget from this server, and nothing else.
+PAGE_POLICY = ("default-src 'self'; script-src 'self' 'unsafe-inline'; "
+               "style-src 'self' 'unsafe-inline'; img-src 'self' data:; frame-ancestors 'none'")
+
 NOT_SEEDED = ("<!doctype html><meta charset=utf-8><title>ChatConnect demo</title>"
               "<p>No demo client yet: run <code>.venv/bin/chatconnect demo seed</code> "
               "(<code>make run</code> does it) and reload.</p>")
@@ -21,13 +25,14 @@ def _page(name: str) -> Response:
     with single_statement() as conn:
         client = demo.demo_client(conn)
     if client is None:
-        return Response(NOT_SEEDED, mimetype="text/html")
+        return Response(NOT_SEEDED, mimetype="text/html",
+                        headers={"Content-Security-Policy": PAGE_POLICY})
     html = resources.files("chatconnect").joinpath(f"demo_pages/{name}").read_text("utf-8")
     for placeholder, value in (("__PUBLIC_API_KEY__", client["public_api_key"]),
                                ("__CLIENT_ID__", client["id"]),
                                ("__USERNAME__", demo.USERNAME), ("__PASSWORD__", demo.PASSWORD)):
         html = html.replace(placeholder, str(escape(value)))
-    return Response(html, mimetype="text/html")
+    return Response(html, mimetype="text/html", headers={"Content-Security-Policy": PAGE_POLICY})
 
 
 @bp.get("/")

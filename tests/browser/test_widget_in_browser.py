@@ -4,7 +4,10 @@ The customer page is served from http://localhost:<port>, the API from
 http://127.0.0.1:<another port>: two origins, so every call of the widget is cross-origin."""
 
 import json
+import os
 import re
+import subprocess
+import sys
 
 import pytest
 
@@ -422,3 +425,22 @@ def test_a_page_on_another_origin_cannot_read_the_answer(owner, context, pages, 
         == {"read": False, "error": "TypeError"}
     names = [c["name"] for c in owner.get("/api/clients").get_json()["items"]]
     assert "Planted" not in names
+
+
+def test_the_demo_page_of_development_mode_chats_with_its_agent_page(context, api, database_url):
+    seeded = subprocess.run([sys.executable, "-m", "flask", "--app", "chatconnect", "demo", "seed"],
+                            env={**os.environ, "DATABASE_URL": database_url,
+                                 "CHATCONNECT_ENV": "development"},
+                            capture_output=True, text=True, timeout=60)
+    assert seeded.returncode == 0, seeded.stderr
+    shop = context.new_page()
+    errors = []
+    shop.on("pageerror", lambda error: errors.append(str(error)))
+    shop.goto(f"{api.url()}/demo/")
+    launcher(shop).click()
+    send(shop, "Is the teapot dishwasher safe?")
+    agent = context.new_page()
+    agent.on("pageerror", lambda error: errors.append(str(error)))
+    agent.goto(f"{api.url()}/demo/agent")
+    agent.get_by_text("Is the teapot dishwasher safe?").first.wait_for()
+    assert errors == []
