@@ -16,6 +16,23 @@ from collections import OrderedDict
 
 from . import metrics
 
+_create_lock = threading.Lock()
+
+
+def process_cache(app, extension: str, name: str, size: int, group, channel: str):
+    """This process's NotifiedCache kept in `app.extensions[extension]`, made on first use and
+    attached to the process's hub on `channel`."""
+    cache = app.extensions.get(extension)
+    if cache is None:
+        from .realtime.hub import get_hub
+        with _create_lock:
+            cache = app.extensions.get(extension)
+            if cache is None:
+                cache = NotifiedCache(name, size, group)
+                cache.attach(get_hub(app), channel)
+                app.extensions[extension] = cache
+    return cache
+
 
 class NotifiedCache:
     def __init__(self, name: str, size: int, group_of=lambda value: None):

@@ -8,7 +8,6 @@ Requests that carry a bearer token, and routes that never need a user (the publi
 health probes), do not read the cookie at all."""
 
 import secrets
-import threading
 from datetime import UTC, datetime, timedelta
 
 import psycopg
@@ -17,7 +16,7 @@ from flask.sessions import SessionInterface, SessionMixin
 from psycopg_pool import PoolTimeout
 from werkzeug.datastructures import CallbackDict
 
-from .caches import NotifiedCache
+from .caches import NotifiedCache, process_cache
 from .db import single_statement, transaction
 from .repositories.sessions import SessionRepository
 from .tokens import hash_secret
@@ -30,7 +29,6 @@ SIGNED_IN_PREFIX = "/api/"
 PUBLIC_PREFIX = "/api/public/"
 CACHE_CHANNEL = "chatconnect_sessions"
 CACHE_EXTENSION = "session_cache"
-_cache_lock = threading.Lock()
 
 
 def is_bearer_request(request) -> bool:
@@ -109,16 +107,8 @@ def session_cache(app) -> NotifiedCache:
     The triggers on `session` and `users` notify CACHE_CHANNEL with the session's hash and its
     user's id whenever a session is touched, revoked, signed out or deleted, or its user
     changes (a password change deletes the user's sessions in the same transaction)."""
-    cache = app.extensions.get(CACHE_EXTENSION)
-    if cache is None:
-        from .realtime.hub import get_hub
-        with _cache_lock:
-            cache = app.extensions.get(CACHE_EXTENSION)
-            if cache is None:
-                cache = NotifiedCache("sessions", app.config["SESSION_CACHE_SIZE"], _user_of)
-                cache.attach(get_hub(app), CACHE_CHANNEL)
-                app.extensions[CACHE_EXTENSION] = cache
-    return cache
+    return process_cache(app, CACHE_EXTENSION, "sessions", app.config["SESSION_CACHE_SIZE"],
+                         _user_of, CACHE_CHANNEL)
 
 
 def _live_session(app, sid_hash: str):

@@ -8,20 +8,18 @@ are cached too, as None, and forgotten when a row takes that key."""
 
 import hashlib
 import json
-import threading
 from dataclasses import dataclass
 
 from flask import current_app
 
 from . import business_hours
-from .caches import NotifiedCache
+from .caches import NotifiedCache, process_cache
 from .db import single_statement
 from .repositories.clients import ClientRepository
 from .widget_style import public_style_json
 
 CHANNEL = "chatconnect_widget_config"
 EXTENSION = "widget_config_cache"
-_create_lock = threading.Lock()
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,16 +64,8 @@ def _group(config: WidgetConfig | None):
 def cache(app=None) -> NotifiedCache:
     """This process's cache of `app` (the current app by default), attached to its hub."""
     app = app or current_app._get_current_object()
-    widget_cache = app.extensions.get(EXTENSION)
-    if widget_cache is None:
-        from .realtime.hub import get_hub
-        with _create_lock:
-            widget_cache = app.extensions.get(EXTENSION)
-            if widget_cache is None:
-                widget_cache = NotifiedCache("widgets", app.config["WIDGET_CACHE_SIZE"], _group)
-                widget_cache.attach(get_hub(app), CHANNEL)
-                app.extensions[EXTENSION] = widget_cache
-    return widget_cache
+    return process_cache(app, EXTENSION, "widgets", app.config["WIDGET_CACHE_SIZE"], _group,
+                         CHANNEL)
 
 
 def get(public_api_key: str) -> WidgetConfig | None:

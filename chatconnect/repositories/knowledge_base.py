@@ -230,8 +230,9 @@ class ArticleRepository:
         if after is not None:
             filters.append(FILTER_RANKED_AFTER)
             params["after_score"], params["after_id"] = after
-        rows = self.conn.execute(SEARCH_FOR_OWNER.format(filters=" ".join(filters)),
-                                 params).fetchall()
+        query = sql.SQL(SEARCH_FOR_OWNER).format(
+            filters=sql.SQL(" ").join(sql.SQL(f) for f in filters))
+        rows = self.conn.execute(query, params).fetchall()
         return parsed["configs"], rows
 
     def create(self, owner_id: str, client_id: str, fields: dict, slug_given: bool):
