@@ -2,6 +2,7 @@
 
 import os
 from collections.abc import Mapping
+from functools import lru_cache
 
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
@@ -31,6 +32,9 @@ def create_app(config: Mapping[str, str] | None = None) -> Flask:
     except ConfigError as error:
         raise SystemExit(f"chatconnect: configuration error: {error}") from None
     app = Flask(__name__)
+    # Flask asks inspect whether each hook and view is a coroutine function, on every request
+    # (eight times for the widget route); the answer never changes.
+    app.ensure_sync = lru_cache(maxsize=1024)(app.ensure_sync)
     # Werkzeug answers "//" in a path (an empty id) with an HTML redirect to another resource;
     # without merging it is an unknown path, a JSON 404 like any other.
     app.url_map.merge_slashes = False

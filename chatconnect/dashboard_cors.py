@@ -43,7 +43,7 @@ def add_cors_headers(response):
     """after_request: every signed-in answer varies with Origin; a dashboard's may be read."""
     if not _is_signed_in_api(request.path):
         return response
-    response.vary.add("Origin")
+    response.headers.add("Vary", "Origin")  # no view sets Vary; two lines would still be valid
     origin = _dashboard_origin()
     if origin is not None:
         response.headers["Access-Control-Allow-Origin"] = origin

@@ -8,6 +8,7 @@ from contextlib import contextmanager
 
 import psycopg
 from flask import current_app
+from gevent.monkey import get_original
 from psycopg.adapt import Loader
 from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool, PoolTimeout
@@ -36,13 +37,18 @@ def _configure(conn: psycopg.Connection) -> None:
     conn.commit()
 
 
+# The plain poll, not gevent's (when gevent patched select): with a zero timeout it never waits,
+# and gevent's switches to its hub and back, on every checkout.
+_blocking_poll = get_original("select", "poll")
+
+
 def _check(conn: psycopg.Connection) -> None:
     """Make sure a connection the pool hands out still works, without a round trip per request.
 
     The server sends nothing on an idle connection unless it is going away (a restart or an
     ended backend writes an error and closes the socket), so only a connection with something
     to read is pinged; a dead one then fails the ping and the pool replaces it."""
-    poller = select.poll()
+    poller = _blocking_poll()
     poller.register(conn.fileno(), select.POLLIN)
     if poller.poll(0):
         ConnectionPool.check_connection(conn)

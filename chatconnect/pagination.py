@@ -1,13 +1,19 @@
 """Keyset pagination: `limit` and an opaque, signed `cursor` naming the last row seen.
 
-A cursor holds the (timestamp, id) sort key of that row, signed with the name of its list, so a
-cursor from another list, or one the server did not issue, is a validation_error."""
+A cursor holds the (timestamp, id) sort key of that row as base64url JSON, with an HMAC-SHA256
+under a key of its list's own (derived from SECRET_KEY), so a cursor from another list, or one
+the server did not issue, is a validation_error. (itsdangerous took ten times as long, on every
+page of every list.)"""
 
+import base64
+import binascii
+import hashlib
+import hmac
 import json
 from datetime import UTC, datetime
+from functools import lru_cache
 
 from flask import current_app, request
-from itsdangerous import BadData, URLSafeSerializer
 
 from .errors import validation_error
 from .serialize import iso_utc
@@ -17,8 +23,22 @@ DEFAULT_LIMIT = 50
 MAX_LIMIT = 100
 
 
-def _serializer(list_name: str):
-    return URLSafeSerializer(current_app.config["SECRET_KEY"], salt=f"cursor:{list_name}")
+@lru_cache(maxsize=64)
+def _list_key(secret_key: str, list_name: str) -> bytes:
+    return hmac.new(secret_key.encode(), f"cursor:{list_name}".encode(), hashlib.sha256).digest()
+
+
+def _signature(list_name: str, body: bytes) -> bytes:
+    key = _list_key(current_app.config["SECRET_KEY"], list_name)
+    return _b64(hmac.new(key, body, hashlib.sha256).digest()[:16])
+
+
+def _b64(data: bytes) -> bytes:
+    return base64.urlsafe_b64encode(data).rstrip(b"=")
+
+
+def _unb64(data: bytes) -> bytes:
+    return base64.urlsafe_b64decode(data + b"=" * (-len(data) % 4))
 
 
 def page_params(list_name: str) -> tuple[int, tuple[datetime, str] | None]:
@@ -39,15 +59,19 @@ def read_cursor(list_name: str, parse):
     if cursor is None:
         return None
     try:
-        return parse(_serializer(list_name).loads(cursor))
-    except (BadData, TypeError, ValueError):
+        body, _, signature = cursor.encode("ascii").partition(b".")
+        if not hmac.compare_digest(signature, _signature(list_name, body)):
+            raise ValueError("not signed by this server")
+        return parse(json.loads(_unb64(body)))
+    except (TypeError, ValueError, binascii.Error):
         raise validation_error({"cursor": "is not a cursor this server issued for this list"}) \
             from None
 
 
 def issue_cursor(list_name: str, payload) -> str:
     """A cursor that read_cursor(list_name, …) accepts, holding the JSON value `payload`."""
-    return _serializer(list_name).dumps(payload)
+    body = _b64(json.dumps(payload, separators=(",", ":")).encode())
+    return (body + b"." + _signature(list_name, body)).decode()
 
 
 def cursor_after(list_name: str, sort_value: datetime, row_id) -> str:

@@ -64,11 +64,9 @@ preload_app = False
 timeout = 60           # above the 25 s long-poll and DB_POOL_TIMEOUT
 graceful_timeout = 30  # a worker told to stop finishes its requests, long-polls included
 keepalive = 5
-# Recycle workers now and then, not all at once. A new worker spends a quarter of a second of
-# CPU on imports and its connection pool: every 2,000 requests, that was a quarter of the CPU
-# of a loaded server (make bench).
-max_requests = 100_000
-max_requests_jitter = 10_000
+# Workers are never recycled (gunicorn's max_requests stays 0): a recycled worker drops every
+# long-poll and event stream it holds and empties its caches, and memory stays flat under load
+# (make bench-realtime reports it per worker).
 
 # Only the local proxy may say the request came over https (unix socket peers are local).
 # Client addresses come from X-Forwarded-For through the app's ProxyFix (TRUSTED_PROXY_HOPS).

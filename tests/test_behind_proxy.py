@@ -3,12 +3,13 @@ of running behind nginx (tests/test_deploy.py runs the real thing)."""
 
 import json
 import logging
+import os
 import re
 import sys
 
 import pytest
 
-from chatconnect.logs import JsonFormatter
+from chatconnect.logs import JsonFormatter, request_id
 
 from .conftest import PASSWORD, unique_username
 
@@ -32,6 +33,21 @@ def test_request_id_is_the_clients_when_valid_else_generated(client, supplied, k
 def test_each_request_without_an_id_gets_a_new_one(client):
     ids = {client.get("/healthz").headers["X-Request-ID"] for _ in range(3)}
     assert len(ids) == 3 and all(GENERATED_ID.fullmatch(i) for i in ids)
+
+
+def test_forked_processes_never_make_the_same_ids(app):
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: one id, then out without running any cleanup of the parent's
+        with app.test_request_context():
+            os.write(write_end, request_id().encode())
+        os._exit(0)
+    os.waitpid(pid, 0)
+    child_id = os.read(read_end, 100).decode()
+    with app.test_request_context():
+        own_id = request_id()
+    assert GENERATED_ID.fullmatch(child_id) and GENERATED_ID.fullmatch(own_id)
+    assert child_id[:16] != own_id[:16]
 
 
 @pytest.mark.parametrize("method, path, body, status", [

@@ -508,9 +508,9 @@ def test_team_list_query_validation(client, shop, query, field):
 
 
 def test_a_cursor_of_another_list_is_refused(client, shop, app):
-    from chatconnect.pagination import _serializer
+    from chatconnect.pagination import issue_cursor
     with app.test_request_context():
-        foreign = _serializer("clients").dumps(["2026-01-01T00:00:00Z", shop["id"]])
+        foreign = issue_cursor("clients", ["2026-01-01T00:00:00Z", shop["id"]])
     response = client.get(team_url(shop) + f"?cursor={foreign}")
     assert response.status_code == 422 and "cursor" in response.get_json()["error"]["fields"]
 
@@ -542,6 +542,19 @@ def test_visitor_messages_are_rate_limited_per_ip_across_workers(make_app, app, 
     assert refused.status_code == 429 and int(refused.headers["Retry-After"]) >= 1
     with psycopg.connect(database_url) as conn:
         assert conn.execute("SELECT count(*) FROM messages").fetchone() == (4,)
+
+
+def test_a_page_may_read_the_retry_after_of_a_refusal(make_app, shop, started):
+    http = make_app(VISITOR_MESSAGE_LIMIT_PER_IP="1/60").test_client()
+    headers = {**visitor(started["visitor_token"]), "Origin": "https://shop.example.com"}
+    url = messages_url(started["conversation"]["id"])
+    accepted = http.post(url, headers=headers, json={"body": "one"})
+    refused = http.post(url, headers=headers, json={"body": "two"})
+    assert accepted.status_code == 201
+    assert "Access-Control-Expose-Headers" not in accepted.headers
+    assert refused.status_code == 429
+    assert refused.headers["Access-Control-Allow-Origin"] == "https://shop.example.com"
+    assert refused.headers["Access-Control-Expose-Headers"] == "Retry-After"
 
 
 def test_agent_replies_do_not_use_up_the_visitor_limit(make_app, app, database_url):

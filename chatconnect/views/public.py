@@ -44,12 +44,16 @@ def get_widget(public_api_key):
         # This GET needs no preflight and its refusal reveals nothing, so the page may read it.
         g.cors_origin = request.headers.get("Origin")
         raise
-    headers = {"ETag": config.etag, "Cache-Control": CACHE_CONTROL}
     # If-None-Match uses the weak comparison (RFC 9110, 13.1.2), and `*` matches.
     if_none_match = request.headers.get("If-None-Match")
     if if_none_match and parse_etags(if_none_match).contains_weak(config.etag[1:-1]):
-        return Response(status=304, headers=headers)
-    return Response(config.body, headers=headers, mimetype="application/json")
+        response = Response(status=304)
+    else:
+        response = Response(config.body, content_type="application/json")
+    # Headers.add: a header dict given to Response costs twice as much, on the hottest route.
+    response.headers.add("ETag", config.etag)
+    response.headers.add("Cache-Control", CACHE_CONTROL)
+    return response
 
 
 @bp.route("/widgets/<public_api_key>", methods=["OPTIONS"])
