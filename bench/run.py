@@ -3,7 +3,9 @@
 A throwaway PostgreSQL (or a new database on BENCH_DATABASE_URL's server) is seeded; the app and
 then a bare Flask app (bench/ceiling.py) are served by gunicorn with the shipped
 deploy/gunicorn.conf.py on 127.0.0.1, and wrk loads each case with the same threads and
-connections. The table is printed and the figures are written to bench/results/<time>.json.
+connections. The bare app also answers (e), the client page's statement with nothing of
+ChatConnect around it. The table is printed and the figures are written to
+bench/results/<time>.json.
 """
 
 import argparse
@@ -75,6 +77,7 @@ CASES = [
     Case("b", "widget, If-None-Match (304)", "widgets_etag.txt", (304,), "app"),
     Case("c", "GET /api/clients, signed in", "clients.txt", (200,), "app"),
     Case("d", "ceiling: bare Flask, same JSON", "widgets.txt", (200,), "ceiling"),
+    Case("e", "bare Flask running (c)'s statement", "pages.txt", (200,), "ceiling"),
 ]
 
 
@@ -200,6 +203,8 @@ def run(args, database_url, database_pid, work_dir, workers, threads, wrk_thread
     with psycopg.connect(database_url) as conn:
         keys = seed.sample_keys(conn, args.clients, MAX_KEYS)
         owners = seed.owner_names(conn, SIGNED_IN_OWNERS)
+        owner_ids = [row[0] for row in conn.execute(
+            "SELECT id FROM users WHERE username = ANY(%s)", [owners])]
     env = {
         **os.environ,
         "DATABASE_URL": database_url,
@@ -217,7 +222,7 @@ def run(args, database_url, database_pid, work_dir, workers, threads, wrk_thread
     with gunicorn(config, "wsgi:app", env, work_dir / "app.log", "/readyz") as servers["app"], \
             gunicorn(config, "ceiling:app", env, work_dir / "ceiling.log", "/",
                      ["--pythonpath", str(BENCH_DIR)]) as servers["ceiling"]:
-        write_requests(servers["app"], work_dir, keys, owners)
+        write_requests(servers["app"], work_dir, keys, owners, owner_ids)
         print("(a) widget: priming the workers' caches", flush=True)
         prime(servers["app"], work_dir / "widgets.txt", database_url, wrk_threads, connections)
         rounds = {case.name: [] for case in CASES}
@@ -336,8 +341,9 @@ def stop(process: subprocess.Popen) -> None:
 
 # --- what wrk sends ----------------------------------------------------------------------------
 
-def write_requests(app: Server, work_dir: Path, keys, owners) -> None:
-    """The request files of the app's cases: keys with their Origin, current ETags, cookies."""
+def write_requests(app: Server, work_dir: Path, keys, owners, owner_ids) -> None:
+    """The request files of the cases: keys with their Origin, current ETags, cookies, and
+    the signed-in owners' ids for (e)."""
     if not keys:
         raise BenchError("no active client to load")
     lines = [f"/api/public/widgets/{key}\tOrigin: {origin}" for key, origin in keys]
@@ -351,6 +357,7 @@ def write_requests(app: Server, work_dir: Path, keys, owners) -> None:
     cookies = [sign_in(app, username) for username in owners]
     lines = [f"/api/clients\tCookie: {cookie}" for cookie in cookies]
     (work_dir / "clients.txt").write_text("\n".join(lines) + "\n")
+    (work_dir / "pages.txt").write_text("".join(f"/page/{owner_id}\n" for owner_id in owner_ids))
 
 
 def fetch_etags(app: Server, keys) -> list[str]:
@@ -611,6 +618,8 @@ def build_report(args, timestamp, seed_seconds, workers, threads, wrk_threads, c
         "value": round(results[name]["ratio_to_ceiling"], 3),
         "met": results[name]["ratio_to_ceiling"] >= limit} for name, limit in TARGETS.items()}
     targets["no bad responses or socket errors"] = {"value": len(errors), "met": not errors}
+    # (c) against the same statement with nothing of ChatConnect around it.
+    page_share_of_e = results["c"]["requests_per_second"] / results["e"]["requests_per_second"]
     baseline = baseline_p50(args.clients, connections, workers, threads)
     if baseline:
         growth = results["a"]["p50_ms"] / baseline["p50_ms"]
@@ -631,6 +640,7 @@ def build_report(args, timestamp, seed_seconds, workers, threads, wrk_threads, c
         "profiled": args.profile or False,
         "cases": [results[case.name] for case in CASES],
         "targets": targets,
+        "page_share_of_e": page_share_of_e,
         "errors": errors,
     }
 
@@ -691,13 +701,17 @@ def print_report(report: dict) -> None:
     if report["wrk"]["rounds"] > 1:
         print("every round (req/s ratio to (d) in the same round; ceiling's CPU/req over the "
               "case's):")
-        for r in report["cases"][:-1]:
+        for r in report["cases"]:
+            if r["case"] == "d":
+                continue
             ratios = " / ".join(f"{x['ratio_to_ceiling']:.2f}" for x in r["rounds"])
             cpu_ratios = " / ".join(f"{x['cpu_ratio_to_ceiling']:.2f}" for x in r["rounds"])
             print(f"  ({r['case']}) req/s {ratios}; CPU {cpu_ratios}")
         print()
     for name, target in report["targets"].items():
         print(f"target {name}: {target['value']} {'met' if target['met'] else 'NOT MET'}")
+    print(f"(c) as a share of (e), bare Flask running the same statement: "
+          f"{report['page_share_of_e']:.2f}")
     if report["profiled"]:
         print("(profiled run: py-spy slowed the server; do not compare these figures)")
     for error in report["errors"]:
