@@ -67,7 +67,8 @@ class JsonFormatter(logging.Formatter):
 def with_request_id(wsgi_app):
     """Every answer, errors included, carries its request's id."""
     def app(environ, start_response):
-        header = (REQUEST_ID_HEADER, environ.setdefault(ENVIRON_KEY, _request_id_of(environ)))
+        environ[ENVIRON_KEY] = _request_id_of(environ)
+        header = (REQUEST_ID_HEADER, environ[ENVIRON_KEY])
 
         def start(status, headers, exc_info=None):
             headers.append(header)
