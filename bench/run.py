@@ -17,6 +17,7 @@ import secrets
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -79,6 +80,9 @@ CASES = [
     Case("d", "ceiling: bare Flask, same JSON", "widgets.txt", (200,), "ceiling"),
     Case("e", "bare Flask running (c)'s statement", "pages.txt", (200,), "ceiling"),
 ]
+# The order of the cases in a round: each ratio compares cases measured next to each other, so
+# that a change in the machine's speed between them moves the ratio as little as possible.
+MEASURING_ORDER = "adbce"
 
 
 def main() -> int:
@@ -231,7 +235,7 @@ def run(args, database_url, database_pid, work_dir, workers, threads, wrk_thread
         for number in range(1, args.rounds + 1):
             if args.rounds > 1:
                 print(f"round {number} of {args.rounds}", flush=True)
-            for case in CASES:
+            for case in sorted(CASES, key=lambda case: MEASURING_ORDER.index(case.name)):
                 rounds[case.name].append(measure(case, servers[case.server], database_url,
                                                  database_pid,
                                                  work_dir, args, wrk_threads, connections,
@@ -614,12 +618,18 @@ def build_report(args, timestamp, seed_seconds, workers, threads, wrk_threads, c
               f"socket errors {r['socket_errors']}"
               for name, r in results.items()
               if r["bad_responses"] or any(r["socket_errors"].values())]
-    targets = {f"({name}) >= {limit} x ceiling": {
-        "value": round(results[name]["ratio_to_ceiling"], 3),
-        "met": results[name]["ratio_to_ceiling"] >= limit} for name, limit in TARGETS.items()}
+    # A target is judged on the median of the rounds' own ratios: a ratio of medians could
+    # divide a case's fast round by the ceiling's slow one.
+    targets = {}
+    for name, limit in TARGETS.items():
+        ratio = statistics.median(r["ratio_to_ceiling"] for r in results[name]["rounds"])
+        targets[f"({name}) >= {limit} x ceiling"] = {"value": round(ratio, 3),
+                                                     "met": ratio >= limit}
     targets["no bad responses or socket errors"] = {"value": len(errors), "met": not errors}
     # (c) against the same statement with nothing of ChatConnect around it.
-    page_share_of_e = results["c"]["requests_per_second"] / results["e"]["requests_per_second"]
+    page_share_of_e = statistics.median(
+        c["requests_per_second"] / e["requests_per_second"]
+        for c, e in zip(results["c"]["rounds"], results["e"]["rounds"]))
     baseline = baseline_p50(args.clients, connections, workers, threads)
     if baseline:
         growth = results["a"]["p50_ms"] / baseline["p50_ms"]
