@@ -67,8 +67,8 @@ class JsonFormatter(logging.Formatter):
 def with_request_id(wsgi_app):
     """Every answer, errors included, carries its request's id."""
     def app(environ, start_response):
-        environ[ENVIRON_KEY] = _request_id_of(environ)
-        header = (REQUEST_ID_HEADER, environ[ENVIRON_KEY])
+        request_id = environ[ENVIRON_KEY] = _request_id_of(environ)
+        header = (REQUEST_ID_HEADER, request_id)
 
         def start(status, headers, exc_info=None):
             headers.append(header)
